@@ -1,0 +1,8 @@
+"""Benchmarks printed as JSON; `visionkit benchmark NAME` and `tools/benchmark.py NAME` run them."""
+
+from __future__ import annotations
+
+# name -> module exposing `run(argv: list[str]) -> dict` (imported lazily).
+BENCHMARKS: dict[str, str] = {
+    "transfer": "visionkit.benchmarks.transfer",
+}

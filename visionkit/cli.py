@@ -1,0 +1,51 @@
+"""The `visionkit` command: dispatches the first word to a command module's `main(argv)`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module with main(argv) -> int, one-line help). Modules import lazily so --help is instant.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "classify": ("visionkit.commands.classify", "fit/validate/test an image classifier; predict top-k"),
+    "evaluate": ("visionkit.commands.evaluate", "COCO mAP of a results JSON against a GT JSON"),
+    "benchmark": ("visionkit.commands.benchmark", "speed/quality benchmarks, printed as JSON"),
+    "demo": ("visionkit.commands.demo", "offline demo on embedded data; writes runs/demo/"),
+}
+
+
+def usage() -> str:
+    """Top-level help text listing every subcommand."""
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: visionkit <command> [options]   (visionkit <command> --help for details)", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; clear one-line errors for visionkit's own exceptions."""
+    from visionkit.errors import VisionkitError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from visionkit import __version__
+
+        print(__version__)
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"visionkit: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    try:
+        return int(module.main(argv[1:]) or 0)
+    except VisionkitError as err:
+        print(f"visionkit {argv[0]}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
