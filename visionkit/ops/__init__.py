@@ -1,0 +1,65 @@
+"""Detection building blocks on plain tensors (torch and torchvision.ops only).
+
+Boxes are ``xyxy`` absolute pixels, float, ``[N, 4]``. Call conventions follow torchvision's
+(argument order, tensor inputs, return values), so each block can be checked against it:
+
+- `boxes`: box_convert, box_area, box_iou, generalized_box_iou, clip_boxes_to_image,
+  remove_small_boxes
+- `box_coder`: BoxCoder (R-CNN deltas tx, ty, tw, th)
+- `matcher`: Matcher (ground-truth index, -1 background, -2 ignored)
+- `sampler`: BalancedPositiveNegativeSampler
+- `anchors`: AnchorGenerator
+- `losses`: smooth_l1_loss, fastrcnn_loss, rpn_loss
+- `nms`: nms, batched_nms, nms_reference, postprocess_detections
+- `roi`: roi_pool, roi_align, MultiScaleRoIAlign (FPN level assignment)
+"""
+
+from visionkit.ops.anchors import AnchorGenerator, cell_anchors
+from visionkit.ops.box_coder import BoxCoder
+from visionkit.ops.boxes import (
+    box_area,
+    box_convert,
+    box_iou,
+    clip_boxes_to_image,
+    generalized_box_iou,
+    remove_small_boxes,
+)
+from visionkit.ops.losses import fastrcnn_loss, rpn_loss, smooth_l1_loss
+from visionkit.ops.matcher import Matcher
+from visionkit.ops.nms import batched_nms, nms, nms_reference, postprocess_detections
+from visionkit.ops.roi import (
+    MultiScaleRoIAlign,
+    boxes_to_rois,
+    fpn_levels,
+    infer_scale,
+    roi_align,
+    roi_pool,
+)
+from visionkit.ops.sampler import BalancedPositiveNegativeSampler
+
+__all__ = [
+    "AnchorGenerator",
+    "BalancedPositiveNegativeSampler",
+    "BoxCoder",
+    "Matcher",
+    "MultiScaleRoIAlign",
+    "batched_nms",
+    "box_area",
+    "box_convert",
+    "box_iou",
+    "boxes_to_rois",
+    "cell_anchors",
+    "clip_boxes_to_image",
+    "fastrcnn_loss",
+    "fpn_levels",
+    "generalized_box_iou",
+    "infer_scale",
+    "nms",
+    "nms_reference",
+    "postprocess_detections",
+    "remove_small_boxes",
+    "roi_align",
+    "roi_pool",
+    "rpn_loss",
+    "smooth_l1_loss",
+]
