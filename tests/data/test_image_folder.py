@@ -1,0 +1,95 @@
+"""Image folders: class discovery, validation (error or skip + report), splits, collation."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visionkit.data.image_folder import (
+    ImageFolderDataset,
+    collate_classification,
+    scan_image_folder,
+    stratified_split,
+)
+from visionkit.data.transforms import classification_eval_transform
+from visionkit.errors import DatasetError, ImageReadError
+
+
+def make_folder(root, counts, size=(12, 10)):
+    for name, n in counts.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.new("RGB", size, (i * 20, 50, 90)).save(root / name / f"{i}.jpg")
+    return root
+
+
+def test_classes_sorted_and_samples_labelled(tmp_path):
+    make_folder(tmp_path, {"zebra": 2, "ant": 3})
+    (tmp_path / "ant" / "notes.txt").write_text("not an image")
+    index = scan_image_folder(tmp_path)
+    assert index.classes == ["ant", "zebra"]
+    assert [lab for _, lab in index.samples] == [0, 0, 0, 1, 1]
+    assert index.ignored == [str(tmp_path / "ant" / "notes.txt")]
+
+
+def test_empty_class_folder_is_an_error_naming_it(tmp_path):
+    make_folder(tmp_path, {"ant": 2})
+    (tmp_path / "bee").mkdir()
+    with pytest.raises(DatasetError, match=r"bee: class folder has no image files"):
+        scan_image_folder(tmp_path)
+
+
+def test_corrupt_file_is_an_error_naming_it(tmp_path):
+    make_folder(tmp_path, {"ant": 2, "bee": 2})
+    (tmp_path / "bee" / "broken.jpg").write_bytes(b"garbage")
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        scan_image_folder(tmp_path)
+
+
+def test_skip_invalid_leaves_out_and_reports(tmp_path):
+    make_folder(tmp_path, {"ant": 2, "bee": 2})
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "bee" / "broken.jpg").write_bytes(b"garbage")
+    (tmp_path / "bee" / "zero.png").write_bytes(b"")
+    Image.fromarray(np.full((8, 8), 77, np.uint8), "L").save(tmp_path / "ant" / "gray.png")
+    index = scan_image_folder(tmp_path, skip_invalid=True)
+    assert index.classes == ["ant", "bee"]
+    skipped = dict(index.skipped)
+    assert set(skipped) == {str(tmp_path / "cat"), str(tmp_path / "bee" / "broken.jpg"),
+                            str(tmp_path / "bee" / "zero.png")}
+    assert len(index.samples) == 5  # the grayscale PNG is kept
+    gray = next(p for p, _ in index.samples if p.endswith("gray.png"))
+    ds = ImageFolderDataset([(gray, 0)], index.classes,
+                            classification_eval_transform(8, (0.5,) * 3, (0.5,) * 3))
+    assert tuple(ds[0]["image"].shape) == (3, 8, 8)
+
+
+def test_decode_failure_at_read_time_error_or_skip(tmp_path):
+    make_folder(tmp_path, {"ant": 1})
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        tmp_path / "ant" / "full.png")
+    data = (tmp_path / "ant" / "full.png").read_bytes()
+    (tmp_path / "ant" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    samples = [(str(tmp_path / "ant" / "cut.jpg"), 0), (str(tmp_path / "ant" / "0.jpg"), 0)]
+    tf = classification_eval_transform(8, (0.5,) * 3, (0.5,) * 3)
+    with pytest.raises(ImageReadError, match="cut.jpg"):
+        ImageFolderDataset(samples, ["ant"], tf)[0]
+    ds = ImageFolderDataset(samples, ["ant"], tf, skip_invalid=True)
+    batch = collate_classification([ds[0], ds[1]])
+    assert batch["image"].shape == (1, 3, 8, 8)
+    assert batch["skipped"][0][0].endswith("cut.jpg")
+
+
+def test_val_root_must_use_training_classes(tmp_path):
+    make_folder(tmp_path / "train", {"ant": 1, "bee": 1})
+    make_folder(tmp_path / "val", {"ant": 1, "wasp": 1})
+    with pytest.raises(DatasetError, match="wasp"):
+        scan_image_folder(tmp_path / "val", ["ant", "bee"])
+
+
+def test_stratified_split_is_seeded_and_stratified():
+    samples = [(f"a{i}", 0) for i in range(10)] + [(f"b{i}", 1) for i in range(30)]
+    train, val = stratified_split(samples, 0.2, seed=3)
+    assert stratified_split(samples, 0.2, seed=3) == (train, val)
+    assert stratified_split(samples, 0.2, seed=4) != (train, val)
+    assert sum(lab == 0 for _, lab in val) == 2 and sum(lab == 1 for _, lab in val) == 6
+    assert not {p for p, _ in train} & {p for p, _ in val}

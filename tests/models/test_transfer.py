@@ -1,0 +1,49 @@
+"""Freezing, frozen BatchNorm, and per-group parameter groups."""
+
+import torch
+
+from visionkit.models import create_classifier, parameter_groups, set_group_trainable
+from visionkit.models.transfer import trainable_deepest
+
+
+def test_linear_probe_freezes_backbone_and_keeps_its_batchnorm_in_eval():
+    model = create_classifier("resnet18", 3)
+    groups = model.layer_groups()
+    set_group_trainable(groups, trainable_deepest(groups, 1))
+    model.train()
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    assert not model.backbone.net.bn1.training and model.head.training
+    before = model.backbone.net.bn1.running_mean.clone()
+    model(torch.randn(4, 3, 32, 32)).sum().backward()
+    assert torch.equal(before, model.backbone.net.bn1.running_mean)
+    assert model.backbone.net.conv1.weight.grad is None
+
+
+def test_unfreezing_the_deepest_groups():
+    model = create_classifier("resnet18", 3)
+    groups = model.layer_groups()
+    set_group_trainable(groups, trainable_deepest(groups, 3))
+    model.train()
+    assert model.backbone.net.layer4.training and model.backbone.net.layer3.training
+    assert not model.backbone.net.layer2.training
+    assert not any(p.requires_grad for p in model.backbone.net.layer2.parameters())
+
+
+def test_parameter_groups_cover_every_parameter_once_with_decayed_lrs():
+    model = create_classifier("resnet18", 3)
+    groups = parameter_groups(model.layer_groups(), lr=0.1, weight_decay=1e-4, group_lr_decay=0.5)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    head_fc = {id(model.head.fc.weight), id(model.head.fc.bias)}
+    stem = {id(model.backbone.net.conv1.weight)}
+    for g in groups:
+        params = {id(p) for p in g["params"]}
+        if params & head_fc:
+            assert g["lr"] == 0.1
+        if params & stem:
+            assert g["lr"] == 0.1 * 0.5 ** 5  # five backbone groups below the head
+    bn_and_bias = {id(model.backbone.net.bn1.weight), id(model.head.fc.bias)}
+    for g in groups:
+        if {id(p) for p in g["params"]} & bn_and_bias:
+            assert g["weight_decay"] == 0.0

@@ -1,0 +1,62 @@
+"""`visionkit classify fit|validate|test ...` (LightningCLI) and `visionkit classify predict ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+USAGE = """usage: visionkit classify {fit,validate,test,predict} [options]
+
+  fit       train:       visionkit classify fit --config configs/classify/resnet18_finetune.yaml \\
+                            --data.root DIR [--model.pretrained null|imagenet|PATH] \\
+                            [--trainer.max_epochs N] [--trainer.default_root_dir OUT]
+  validate  evaluate a checkpoint on the val split (same flags, plus --ckpt_path FILE)
+  test      same as validate, logged as test_*
+  predict   top-k classes of images: visionkit classify predict --ckpt FILE PATHS... [--out F]
+
+Every constructor argument of the task (--model.*) and data module (--data.*) is a flag;
+`visionkit classify fit --help` lists them all."""
+
+
+def predict_main(argv: list[str]) -> int:
+    """Parse `classify predict` options and write top-k predictions."""
+    from visionkit.inference.classification import predict_to_file
+
+    parser = argparse.ArgumentParser(prog="visionkit classify predict",
+                                     description="Top-k classes for image files, folders or globs.")
+    parser.add_argument("--ckpt", required=True, help="checkpoint written by `classify fit`")
+    parser.add_argument("sources", nargs="*", help="image files, folders or glob patterns")
+    parser.add_argument("--source", action="append", default=[], help="same as a positional PATH")
+    parser.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
+    parser.add_argument("--out", default=None,
+                        help="output .csv or .json (default runs/classify/predict/predictions.csv)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")
+    parser.add_argument("--sort-into", default=None,
+                        help="also copy each image into DIR/<predicted class>/")
+    args = parser.parse_args(argv)
+    out = predict_to_file(args.ckpt, [*args.sources, *args.source], out=args.out,
+                          top_k=args.top_k, batch_size=args.batch_size,
+                          num_workers=args.num_workers, device=args.device,
+                          sort_into=args.sort_into)
+    print(f"predictions written to {out}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch to LightningCLI (fit/validate/test) or to predict."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if argv[0] == "predict":
+        return predict_main(argv[1:])
+    if argv[0] not in ("fit", "validate", "test"):
+        print(f"visionkit classify: unknown subcommand {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    from visionkit.tasks.classification import ClassificationTask
+    from visionkit.tasks.cli import run_cli
+    from visionkit.tasks.image_folder_datamodule import ImageFolderDataModule
+
+    run_cli(ClassificationTask, ImageFolderDataModule, argv, prog="visionkit classify")
+    return 0

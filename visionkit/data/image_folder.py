@@ -1,0 +1,154 @@
+"""Image folders (`root/<class>/**/*.jpg`): scanning with validation, splitting, and a Dataset.
+
+Class names are the sorted sub-folder names. Invalid content — an unreadable file, a class
+folder without images — raises `DatasetError`/`ImageReadError` naming it, or with
+`skip_invalid=True` is left out and listed in `FolderIndex.skipped` (never dropped silently).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from visionkit.data.images import check_image_header, is_image_file, read_image
+from visionkit.errors import DatasetError, ImageReadError
+
+Sample = tuple[str, int]
+
+
+@dataclass
+class FolderIndex:
+    """What a scan found: class names, (path, label) samples, and what was left out and why."""
+
+    root: Path
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    ignored: list[str] = field(default_factory=list)  # files without an image extension
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    """All files under `folder`, sorted; symlinked folders are not followed (no loops)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in filenames if not f.startswith(".")]
+    return sorted(found)
+
+
+def scan_image_folder(root: str | os.PathLike, classes: Sequence[str] | None = None, *,
+                      skip_invalid: bool = False, verify: bool = True) -> FolderIndex:
+    """Index `root/<class>/...`; `classes` fixes the class list (e.g. a val root uses train's)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: image folder not found")
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is not None:
+        extra = sorted(set(found) - set(classes))
+        if extra:
+            raise DatasetError(f"{root}: class folders {extra} are not among the training "
+                               f"classes {list(classes)}")
+    index = FolderIndex(root, list(classes) if classes is not None else [], [])
+    for name in (classes if classes is not None else found):
+        files = _walk_files(root / name) if (root / name).is_dir() else []
+        images = [f for f in files if is_image_file(f)]
+        index.ignored += [str(f) for f in files if not is_image_file(f)]
+        if not images and classes is None:
+            reason = "class folder has no image files"
+            if not skip_invalid:
+                raise DatasetError(f"{root / name}: {reason} (remove it, add images, or pass "
+                                   f"skip_invalid=True to leave it out)")
+            index.skipped.append((str(root / name), reason))
+            continue
+        label = len(index.classes) if classes is None else list(classes).index(name)
+        if classes is None:
+            index.classes.append(name)
+        for path in images:
+            if verify:
+                try:
+                    check_image_header(path)
+                except ImageReadError as err:
+                    if not skip_invalid:
+                        raise
+                    index.skipped.append((str(path), str(err)))
+                    continue
+            index.samples.append((str(path), label))
+    if not index.classes:
+        raise DatasetError(f"{root}: no class folders with images (expected root/<class>/*.jpg)")
+    if not index.samples:
+        raise DatasetError(f"{root}: no readable images")
+    return index
+
+
+def stratified_split(samples: Sequence[Sample], val_fraction: float, seed: int
+                     ) -> tuple[list[Sample], list[Sample]]:
+    """Split per class with a seeded shuffle: the same seed gives the same split."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in sorted({lab for _, lab in samples}):
+        members = [s for s in samples if s[1] == label]
+        order = rng.permutation(len(members))
+        n_val = min(len(members) - 1, max(1, round(len(members) * val_fraction)))
+        val += [members[i] for i in order[:n_val]]
+        train += [members[i] for i in order[n_val:]]
+    return train, val
+
+
+class ImageFolderDataset(Dataset):
+    """(path, label) samples → dicts `{"image": tensor, "label": int, "path": str}`.
+
+    `transform` is an albumentations pipeline (called as `transform(image=array)`); its random
+    state is reseeded from `torch.initial_seed()` in each process, so seeded runs repeat and
+    DataLoader workers draw different augmentations. With `skip_invalid`, a file that fails to
+    decode yields `{"skipped": path, "reason": ...}`, which `collate_classification` reports.
+    """
+
+    def __init__(self, samples: Sequence[Sample], classes: Sequence[str],
+                 transform: Callable | None = None, skip_invalid: bool = False) -> None:
+        self.samples = list(samples)
+        self.classes = list(classes)
+        self.transform = transform
+        self.skip_invalid = skip_invalid
+        self._seeded_for: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _reseed(self) -> None:
+        key = (os.getpid(), torch.initial_seed())
+        if self._seeded_for != key and hasattr(self.transform, "set_random_seed"):
+            self.transform.set_random_seed(torch.initial_seed() % 2**32)
+        self._seeded_for = key
+
+    def __getitem__(self, i: int) -> dict:
+        path, label = self.samples[i]
+        try:
+            image = read_image(path)
+        except ImageReadError as err:
+            if not self.skip_invalid:
+                raise
+            return {"skipped": path, "reason": str(err)}
+        if self.transform is not None:
+            self._reseed()
+            image = self.transform(image=image)["image"]
+        return {"image": image, "label": label, "path": path}
+
+
+def collate_classification(items: list[dict]) -> dict:
+    """Stack images and labels; files skipped while reading travel along in `"skipped"`."""
+    good = [it for it in items if "image" in it]
+    batch = {
+        "image": torch.stack([torch.as_tensor(it["image"]) for it in good]) if good else None,
+        "label": torch.tensor([it["label"] for it in good], dtype=torch.long),
+        "path": [it["path"] for it in good],
+        "skipped": [(it["skipped"], it["reason"]) for it in items if "skipped" in it],
+    }
+    return batch

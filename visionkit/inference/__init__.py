@@ -1,0 +1,1 @@
+"""Inference from checkpoints: plain PyTorch, no Lightning needed."""

@@ -1,0 +1,115 @@
+"""Uniform backbone interface over torchvision classification architectures.
+
+A `Backbone` wraps a torchvision model (`.net`) whose final Linear layer was replaced by
+`nn.Identity`, so `net`'s parameter names are torchvision's and its ImageNet weights load
+unchanged. `forward` returns pooled features `[B, out_features]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torchvision
+from torch import nn
+
+from visionkit.errors import ConfigError, WeightsError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one torchvision architecture as a visionkit backbone."""
+
+    family: str
+    final_layer: str  # dotted path of the final Linear in the torchvision model
+    layer_groups: Callable[[nn.Module], list[list[nn.Module]]]  # shallow -> deep
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    tv_kwargs: dict = field(default_factory=dict)
+    aux_prefixes: tuple[str, ...] = ()  # state-dict keys of auxiliary heads (dropped when off)
+
+
+class Backbone(nn.Module):
+    """A torchvision architecture minus its final Linear, with layer groups and input metadata."""
+
+    def __init__(self, name: str, spec: BackboneSpec) -> None:
+        super().__init__()
+        self.name = name
+        self.spec = spec
+        self.net = torchvision.models.get_model(name, weights=None, **spec.tv_kwargs)
+        final = self.net.get_submodule(spec.final_layer)
+        self.out_features: int = final.in_features
+        self.final_layer_shape = tuple(final.weight.shape)
+        _set_submodule(self.net, spec.final_layer, nn.Identity())
+
+    @property
+    def input_size(self) -> int:
+        """Square input side length the architecture was designed for."""
+        return self.spec.input_size
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        """Per-channel mean of the input normalisation (0-1 RGB)."""
+        return self.spec.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        """Per-channel std of the input normalisation (0-1 RGB)."""
+        return self.spec.std
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """Parameter-holding blocks ordered shallow → deep, for freezing and per-group LRs."""
+        return self.spec.layer_groups(self.net)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features `[B, out_features]` of normalised images `[B, 3, H, W]`."""
+        return self.net(x)
+
+    def load_torchvision_state_dict(
+        self, state_dict: dict[str, torch.Tensor], source: str
+    ) -> dict[str, torch.Tensor]:
+        """Load a torchvision-format state dict; return its final-layer tensors (`weight`, `bias`)."""
+        prefix = self.spec.final_layer + "."
+        final = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        body = {k: v for k, v in state_dict.items()
+                if not k.startswith((prefix, *self.spec.aux_prefixes))}
+        own = self.net.state_dict()
+        missing = sorted(set(own) - set(body))
+        unexpected = sorted(set(body) - set(own))
+        wrong = sorted(k for k in set(own) & set(body) if own[k].shape != body[k].shape)
+        if missing or unexpected or wrong:
+            problems = []
+            if missing:
+                problems.append(f"missing keys {_few(missing)}")
+            if unexpected:
+                problems.append(f"unexpected keys {_few(unexpected)}")
+            if wrong:
+                k = wrong[0]
+                problems.append(f"shape mismatch at {k!r}: file {tuple(body[k].shape)}, "
+                                f"model {tuple(own[k].shape)} ({len(wrong)} keys)")
+            raise WeightsError(f"{source}: weights do not fit backbone {self.name!r}: "
+                               + "; ".join(problems))
+        self.net.load_state_dict(body, strict=True)
+        return final
+
+
+def _few(keys: list[str], n: int = 4) -> str:
+    return ", ".join(keys[:n]) + (f" … (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, leaf = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    setattr(parent, leaf, module)
+
+
+def build_backbone(name: str, specs: dict[str, BackboneSpec]) -> Backbone:
+    """Build the named backbone from `specs`, or fail naming the known names."""
+    if name not in specs:
+        raise ConfigError(f"unknown backbone {name!r}; known: {', '.join(sorted(specs))}")
+    return Backbone(name, specs[name])

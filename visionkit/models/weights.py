@@ -1,0 +1,80 @@
+"""Finding pretrained weights: `weights/`, then TORCH_HOME, then torchvision's download.
+
+`pretrained` is `None` (random init), `"imagenet"` (torchvision's DEFAULT ImageNet weights of
+that architecture), or a path to a torchvision `.pth` state dict or a visionkit checkpoint.
+A request that cannot be satisfied raises `WeightsError` — never a silent random init.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torchvision
+
+from visionkit.errors import WeightsError
+
+REPO_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+
+
+def weights_dirs() -> list[Path]:
+    """Folders searched for weight files, in order: $VISIONKIT_WEIGHTS, ./weights, the repo's."""
+    dirs = [Path(d) for d in os.environ.get("VISIONKIT_WEIGHTS", "").split(os.pathsep) if d]
+    dirs += [Path.cwd() / "weights", REPO_WEIGHTS]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def offline() -> bool:
+    """True when downloads are disabled ($VISIONKIT_OFFLINE=1)."""
+    return os.environ.get("VISIONKIT_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def torchvision_weights_url(arch: str, tag: str = "DEFAULT") -> str:
+    """URL of torchvision's weights `tag` (e.g. DEFAULT, IMAGENET1K_V1) for architecture `arch`."""
+    try:
+        enum = torchvision.models.get_model_weights(arch)
+        return enum[tag].url if tag != "DEFAULT" else enum.DEFAULT.url
+    except (KeyError, ValueError) as err:
+        raise WeightsError(f"torchvision has no {tag} weights for {arch!r}") from err
+
+
+def fetch_url_weights(url: str, what: str) -> dict[str, torch.Tensor]:
+    """Load the file named by `url` from the weights folders, TORCH_HOME, or the network."""
+    filename = url.rsplit("/", 1)[-1]
+    hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    for folder in [*weights_dirs(), hub_dir]:
+        candidate = folder / filename
+        if candidate.is_file():
+            return load_state_dict_file(candidate)
+    where = (f"put {filename} in {weights_dirs()[1]} (or {REPO_WEIGHTS}, $VISIONKIT_WEIGHTS, "
+             f"or {hub_dir})")
+    if offline():
+        raise WeightsError(f"{what} weights are not on disk and downloads are off "
+                           f"(VISIONKIT_OFFLINE=1): {where}; the file is {url}")
+    try:
+        return torch.hub.load_state_dict_from_url(url, model_dir=str(hub_dir), progress=True,
+                                                  map_location="cpu")
+    except Exception as err:  # network errors come in many types (URLError, OSError, HTTPError)
+        raise WeightsError(f"could not download {what} weights from {url} ({err}); "
+                           f"offline? {where}") from err
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a state dict (or a checkpoint holding one) from a local file, tensors only."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({err})") from err
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path}: holds no state dict of tensors")
+    return obj

@@ -1,0 +1,81 @@
+"""Lightning callbacks: gradual unfreezing and the report of files skipped while reading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import BaseFinetuning
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from visionkit.fileio import atomic_open
+from visionkit.models.transfer import set_group_trainable, trainable_deepest
+
+
+class GradualUnfreezing(BaseFinetuning):
+    """Train the head alone, then unfreeze one more layer group (deep → shallow) every N epochs.
+
+    All parameters sit in the optimizer from the start (frozen ones get no gradient), so the
+    per-group LRs and the LR schedule cover each group from the moment it thaws. The state
+    for epoch e is recomputed from e, so a resumed run lands on the same frozen set.
+    """
+
+    def __init__(self, unfreeze_every: int = 1) -> None:
+        super().__init__()
+        self.unfreeze_every = max(1, unfreeze_every)
+
+    def trainable_groups(self, epoch: int) -> int:
+        """How many of the deepest groups (head included) train in `epoch`."""
+        return 1 + epoch // self.unfreeze_every
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        """Freeze everything but the head."""
+        groups = pl_module.model.layer_groups()
+        set_group_trainable(groups, trainable_deepest(groups, 1))
+
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Any) -> None:
+        """Set the frozen/trainable split for `epoch`."""
+        groups = pl_module.model.layer_groups()
+        n = min(len(groups), self.trainable_groups(epoch))
+        set_group_trainable(groups, trainable_deepest(groups, n))
+        pl_module.model.train(pl_module.training)
+        if epoch > 0 and epoch % self.unfreeze_every == 0 and n == self.trainable_groups(epoch):
+            rank_zero_info(f"gradual unfreezing: epoch {epoch} trains the {n} deepest of "
+                           f"{len(groups)} layer groups")
+
+
+class SkippedFilesReport(L.Callback):
+    """Collects files left out while scanning or reading and reports them at the end of a run."""
+
+    def __init__(self) -> None:
+        self.skipped: dict[str, str] = {}
+
+    def _collect(self, batch: Any) -> None:
+        if isinstance(batch, dict):
+            self.skipped.update(dict(batch.get("skipped", [])))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: D102
+        self._collect(batch)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx,
+                                  dataloader_idx: int = 0) -> None:  # noqa: D102
+        self._collect(batch)
+
+    def _report(self, trainer: L.Trainer) -> None:
+        dm = trainer.datamodule
+        skipped = dict(getattr(dm, "skipped", []) or [])
+        skipped.update(self.skipped)
+        if not skipped or not trainer.is_global_zero:
+            return
+        out = Path(trainer.log_dir or trainer.default_root_dir) / "skipped_files.txt"
+        with atomic_open(out, "w", encoding="utf-8") as f:
+            f.writelines(f"{path}\t{reason}\n" for path, reason in sorted(skipped.items()))
+        rank_zero_warn(f"{len(skipped)} files were left out (skip_invalid=True); list in {out}")
+
+    def on_fit_end(self, trainer, pl_module) -> None:  # noqa: D102
+        self._report(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:  # noqa: D102
+        if not trainer.training and not trainer.sanity_checking:
+            self._report(trainer)

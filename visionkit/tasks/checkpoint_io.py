@@ -1,0 +1,19 @@
+"""Checkpoint writing that never leaves a half-written file: temp file, fsync, rename."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from visionkit.fileio import atomic_write_with
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """TorchCheckpointIO whose saves are atomic on local file systems."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                        storage_options: Any | None = None) -> None:
+        """Write `checkpoint` to `path` atomically."""
+        atomic_write_with(path, lambda tmp: torch.save(checkpoint, tmp))

@@ -1,0 +1,211 @@
+"""ClassificationTask: Lightning training of a visionkit image classifier with transfer strategies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+from visionkit.data.mixup import MixupCutmix
+from visionkit.errors import ConfigError
+from visionkit.evaluation.confusion import ConfusionMatrix, plot_confusion_matrix
+from visionkit.models import create_classifier, parameter_groups, set_group_trainable
+from visionkit.models.transfer import trainable_deepest
+from visionkit.tasks.callbacks import GradualUnfreezing, SkippedFilesReport
+from visionkit.tasks.optim import build_optimizer, build_scheduler
+
+STRATEGIES = ("finetune", "linear_probe", "gradual")
+MAX_PER_CLASS_LOGGED = 20
+
+
+class ClassificationTask(L.LightningModule):
+    """Fine-tune `backbone` on `num_classes` classes.
+
+    Args:
+        backbone: a name from `visionkit.models.list_backbones()`.
+        pretrained: None, "imagenet" or a weights/checkpoint path (see `create_classifier`).
+        strategy: "finetune" (all layers), "linear_probe" (backbone frozen, BatchNorm in eval),
+            or "gradual" (head first, then one more layer group every `unfreeze_every` epochs).
+        group_lr_decay: LR multiplier per layer group below the head (discriminative LRs);
+            group at depth d from the top trains at lr × group_lr_decay**d.
+        scheduler: "none", "step" (× gamma every step_epochs), "cosine" (with warmup_epochs of
+            linear warmup) or "onecycle".
+        mixup_alpha, cutmix_alpha, mix_prob, switch_prob: batch MixUp/CutMix (0 = off).
+        class_names, image_size: filled from the data module; saved in checkpoints.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        num_classes: int = 2,
+        pretrained: str | None = None,
+        head: Literal["linear", "mlp"] = "linear",
+        dropout: float = 0.0,
+        hidden_features: int = 512,
+        strategy: Literal["finetune", "linear_probe", "gradual"] = "finetune",
+        unfreeze_every: int = 1,
+        optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 1e-4,
+        group_lr_decay: float = 1.0,
+        scheduler: Literal["none", "step", "cosine", "onecycle"] = "cosine",
+        warmup_epochs: float = 0.0,
+        step_epochs: int = 30,
+        gamma: float = 0.1,
+        label_smoothing: float = 0.0,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        mix_prob: float = 1.0,
+        switch_prob: float = 0.5,
+        early_stopping_patience: int | None = None,
+        class_names: list[str] | None = None,
+        image_size: int = 224,
+    ) -> None:
+        super().__init__()
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+        if class_names is not None and len(class_names) != num_classes:
+            raise ConfigError(f"num_classes={num_classes} but {len(class_names)} class names")
+        self.save_hyperparameters()
+        self.model = create_classifier(backbone, num_classes, pretrained=pretrained, head=head,
+                                       dropout=dropout, hidden_features=hidden_features)
+        if strategy == "linear_probe":
+            groups = self.model.layer_groups()
+            set_group_trainable(groups, trainable_deepest(groups, 1))
+        self.mixer: MixupCutmix | None = None
+        self.val_confusion = ConfusionMatrix(num_classes)
+        self.last_confusion: torch.Tensor | None = None
+
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) the backbone expects."""
+        return self.model.backbone.mean, self.model.backbone.std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of normalised images."""
+        return self.model(images)
+
+    def setup(self, stage: str) -> None:
+        """Seed the batch mixer from torch's seed, so seeded runs repeat."""
+        hp = self.hparams
+        self.mixer = MixupCutmix(hp.num_classes, hp.mixup_alpha, hp.cutmix_alpha, hp.mix_prob,
+                                 hp.switch_prob, hp.label_smoothing,
+                                 seed=torch.initial_seed() % 2**32)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        """Cross-entropy on (mixed) soft targets or smoothed hard labels."""
+        images, labels = batch["image"], batch["label"]
+        if images is None:  # every file of the batch was skipped
+            return None
+        if self.mixer is not None and self.mixer.active:
+            images, targets = self.mixer(images, labels)
+            loss = F.cross_entropy(self(images), targets)
+        else:
+            logits = self(images)
+            loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+            self.log("train_acc", (logits.argmax(1) == labels).float().mean(), on_step=False,
+                     on_epoch=True, batch_size=len(labels))
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True,
+                 batch_size=len(labels))
+        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True,
+                 batch_size=len(labels))
+        return loss
+
+    def _eval_step(self, batch: dict, prefix: str) -> None:
+        if batch["image"] is None:
+            return
+        logits = self(batch["image"])
+        loss = F.cross_entropy(logits, batch["label"])
+        self.log(f"{prefix}_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True,
+                 batch_size=len(batch["label"]))
+        self.val_confusion.update(logits, batch["label"])
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:  # noqa: D102
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:  # noqa: D102
+        self._eval_step(batch, "test")
+
+    def on_validation_epoch_start(self) -> None:  # noqa: D102
+        self.val_confusion.reset()
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def _log_confusion(self, prefix: str) -> None:
+        state = self.val_confusion.state_tensor().to(self.device)
+        self.val_confusion.load_state_tensor(self.trainer.strategy.reduce(state, reduce_op="sum"))
+        if self.trainer.sanity_checking:
+            return
+        metrics = self.val_confusion.compute()
+        if not metrics:
+            return
+        self.log(f"{prefix}_acc", metrics["acc"], prog_bar=True, rank_zero_only=True)
+        for key in ("top5",):
+            if key in metrics:
+                self.log(f"{prefix}_{key}", metrics[key], rank_zero_only=True)
+        names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
+        if len(names) <= MAX_PER_CLASS_LOGGED:
+            for name, acc in zip(names, metrics["per_class_acc"]):
+                if acc == acc:  # not NaN: the class occurred
+                    self.log(f"{prefix}_acc/{name}", acc, rank_zero_only=True)
+        self.last_confusion = self.val_confusion.matrix.clone()
+        if self.trainer.is_global_zero and self.trainer.log_dir:
+            plot_confusion_matrix(self.last_confusion, names,
+                                  Path(self.trainer.log_dir) / f"{prefix}_confusion_matrix.png",
+                                  title=f"{prefix} confusion, epoch {self.current_epoch}")
+
+    def on_validation_epoch_end(self) -> None:  # noqa: D102
+        self._log_confusion("val")
+
+    def on_test_epoch_end(self) -> None:  # noqa: D102
+        self._log_confusion("test")
+
+    def configure_optimizers(self):  # noqa: D102
+        hp = self.hparams
+        groups = parameter_groups(self.model.layer_groups(), hp.lr, hp.weight_decay,
+                                  hp.group_lr_decay)
+        optimizer = build_optimizer(groups, hp.optimizer, hp.lr, hp.momentum, hp.nesterov)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        scheduler = build_scheduler(optimizer, hp.scheduler, total_steps=total,
+                                    steps_per_epoch=per_epoch, warmup_epochs=hp.warmup_epochs,
+                                    step_epochs=hp.step_epochs, gamma=hp.gamma)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Best/last checkpoints on val_acc, skipped-file report, early stopping, strategy callbacks."""
+        callbacks: list[L.Callback] = [
+            ModelCheckpoint(monitor="val_acc", mode="max", filename="best",
+                            enable_version_counter=False),
+            # Lightning 2.6 writes save_last only in epochs that improved the best, so the
+            # latest state gets a checkpoint of its own, named so that ckpt_path="last" finds it.
+            ModelCheckpoint(monitor=None, filename="last", enable_version_counter=False),
+            SkippedFilesReport(),
+        ]
+        if self.hparams.early_stopping_patience:
+            callbacks.append(EarlyStopping(monitor="val_acc", mode="max",
+                                           patience=self.hparams.early_stopping_patience))
+        if self.hparams.strategy == "gradual":
+            callbacks.append(GradualUnfreezing(self.hparams.unfreeze_every))
+        return callbacks
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store what inference needs beside the weights (model args, classes, preprocessing)."""
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        mean, std = self.normalization()
+        checkpoint["visionkit"] = {
+            "task": "classification",
+            "model": dict(self.model.config),
+            "classes": list(self.hparams.class_names or []),
+            "image_size": int(self.hparams.image_size),
+            "crop_fraction": float(getattr(dm, "crop_fraction", 0.875)),
+            "mean": list(mean),
+            "std": list(std),
+        }

@@ -1,0 +1,126 @@
+"""LightningDataModule over an image folder: `root/{train,val}/<class>/` or one seeded split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from visionkit.data.image_folder import (
+    ImageFolderDataset,
+    collate_classification,
+    scan_image_folder,
+    stratified_split,
+)
+from visionkit.data.transforms import classification_eval_transform, classification_train_transform
+from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
+
+
+class ImageFolderDataModule(L.LightningDataModule):
+    """Classification data from an image folder, with albumentations pipelines.
+
+    Args:
+        root: folder holding `train/` and `val/` class folders, or class folders directly (then
+            split per class with `val_fraction` and `split_seed`).
+        image_size: square side fed to the model.
+        skip_invalid: leave out unreadable files and empty class folders, listing them in
+            `skipped_files.txt` of the run, instead of stopping with an error.
+        mean, std: normalisation; default: the model's backbone's (ImageNet if none attached).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 224,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        val_fraction: float = 0.2,
+        split_seed: int = 0,
+        train_dir: str = "train",
+        val_dir: str = "val",
+        skip_invalid: bool = False,
+        crop_scale: tuple[float, float] = (0.08, 1.0),
+        hflip: float = 0.5,
+        color_jitter: float = 0.4,
+        crop_fraction: float = 0.875,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.root = root
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.skip_invalid = skip_invalid
+        self.crop_fraction = crop_fraction
+        self.mean, self.std = mean, std
+        base = self._train_root()
+        self.classes: list[str] = scan_image_folder(base, skip_invalid=skip_invalid,
+                                                    verify=False).classes
+        self.skipped: list[tuple[str, str]] = []
+        self.train_set: ImageFolderDataset | None = None
+        self.val_set: ImageFolderDataset | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes found in the training folder."""
+        return len(self.classes)
+
+    def _has_split_dirs(self) -> bool:
+        return (Path(self.root) / self.hparams.train_dir).is_dir() and (
+            Path(self.root) / self.hparams.val_dir).is_dir()
+
+    def _train_root(self) -> str:
+        return str(Path(self.root) / self.hparams.train_dir) if self._has_split_dirs() else self.root
+
+    def normalization(self) -> tuple[Sequence[float], Sequence[float]]:
+        """(mean, std): explicit ones, else the attached model's backbone's, else ImageNet's."""
+        if self.mean is not None and self.std is not None:
+            return self.mean, self.std
+        model = getattr(getattr(self, "trainer", None), "lightning_module", None)
+        if model is not None and hasattr(model, "normalization"):
+            return model.normalization()
+        return IMAGENET_MEAN, IMAGENET_STD
+
+    def setup(self, stage: str | None = None) -> None:
+        """Scan and verify the files, split if needed, and build the datasets."""
+        train_index = scan_image_folder(self._train_root(), self.classes,
+                                        skip_invalid=self.skip_invalid)
+        skipped = list(train_index.skipped)
+        if self._has_split_dirs():
+            val_index = scan_image_folder(Path(self.root) / self.hparams.val_dir, self.classes,
+                                          skip_invalid=self.skip_invalid)
+            skipped += val_index.skipped
+            train_samples, val_samples = train_index.samples, val_index.samples
+        else:
+            train_samples, val_samples = stratified_split(
+                train_index.samples, self.hparams.val_fraction, self.hparams.split_seed)
+        self.skipped = skipped
+        mean, std = self.normalization()
+        train_tf = classification_train_transform(
+            self.image_size, mean, std, scale=tuple(self.hparams.crop_scale),
+            hflip=self.hparams.hflip, color_jitter=self.hparams.color_jitter)
+        eval_tf = classification_eval_transform(self.image_size, mean, std,
+                                                crop_fraction=self.crop_fraction)
+        self.train_set = ImageFolderDataset(train_samples, self.classes, train_tf,
+                                            self.skip_invalid)
+        self.val_set = ImageFolderDataset(val_samples, self.classes, eval_tf, self.skip_invalid)
+
+    def _loader(self, dataset: ImageFolderDataset, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=collate_classification,
+                          persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available(), drop_last=False)
+
+    def train_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader(self.val_set, shuffle=False)
