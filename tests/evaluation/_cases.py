@@ -94,3 +94,21 @@ def both_backends(gt: Any, results: Any, **kwargs: Any) -> tuple[CocoEvalResult,
     for name in STAT_NAMES:
         assert abs(fast.stats[name] - ref.stats[name]) <= STATS_ATOL, (name, fast.stats, ref.stats)
     return fast, ref
+
+
+def detections_from_gt(gt: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """Plausible detections for a real GT: 0-2 jittered copies of each object (a few with the
+    wrong category) and ~2 random boxes per image, with random scores."""
+    rng = np.random.default_rng(seed)
+    cat_ids = [c["id"] for c in gt["categories"]]
+    results = []
+    for a in gt["annotations"]:
+        for _ in range(int(rng.integers(0, 3))):
+            cat = a["category_id"] if rng.random() < 0.9 else int(rng.choice(cat_ids))
+            results.append({"image_id": a["image_id"], "category_id": cat,
+                            "bbox": _jitter(rng, a["bbox"], False), "score": float(rng.random())})
+    for img in gt["images"]:
+        for box in _random_boxes(rng, int(rng.integers(0, 5)), False):
+            results.append({"image_id": img["id"], "category_id": int(rng.choice(cat_ids)),
+                            "bbox": box, "score": float(rng.random())})
+    return results

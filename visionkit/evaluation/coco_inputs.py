@@ -157,7 +157,9 @@ def load_detections(detections: str | os.PathLike | Sequence[Mapping[str, Any]] 
         if iou_type != "bbox":
             raise DatasetError("per-image tensor detections only support iou_type='bbox'")
         source = "<detections>"
-        img, labels, bbox, score, name = _from_per_image(detections, source)
+        img, bbox, fields, name = _per_image(detections, source, "detection",
+                                             {"labels": "iu", "scores": "iuf"})
+        labels, score = fields["labels"], fields["scores"]
         label_field = "labels"
     else:
         if isinstance(detections, (str, os.PathLike)):
@@ -198,50 +200,91 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _from_per_image(detections: Mapping[Any, Any], source: str) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable[[int], str]]:
-    """Concatenate ``image_id -> {"boxes" xyxy, "labels", "scores"}`` into flat xywh arrays."""
-    imgs, labels, boxes, scores, where = [], [], [], [], []
-    for key, det in detections.items():
+def ground_truth_from_targets(targets: Mapping[Any, Mapping[str, Any]], category_ids: Sequence[int],
+                              *, category_names: Mapping[int, str] | None = None,
+                              label_to_category: Mapping[int, int] | None = None
+                              ) -> CocoGroundTruth:
+    """Ground truth from our dataset targets, image id -> ``{"boxes" xyxy [N, 4], "labels" [N],
+    "iscrowd" [N] (default 0), "area" [N] (default the box area)}``; every key is an image."""
+    source = "<targets>"
+    img, bbox, fields, name = _per_image(targets, source, "object", {"labels": "iu"},
+                                         {"iscrowd": "biu", "area": "iuf"})
+    labels = fields["labels"]
+    if label_to_category is not None:
+        labels = _map_labels(labels, label_to_category, source, name, "labels")
+    cat_ids = np.unique(np.asarray(category_ids, dtype=np.int64))
+    _check_known(labels, cat_ids, source, name, "labels", "category being evaluated")
+    area = np.where(np.isnan(fields["area"]), bbox[:, 2] * bbox[:, 3], fields["area"])
+    names = category_names or {}
+    return CocoGroundTruth(
+        source=source, image_ids=np.unique(np.array([int(k) for k in targets], dtype=np.int64)),
+        category_ids=cat_ids, category_names=tuple(str(names.get(c, c)) for c in cat_ids.tolist()),
+        image_id=img, category_id=labels, bbox=bbox, area=area,
+        iscrowd=np.nan_to_num(fields["iscrowd"]) != 0, ann_id=np.arange(1, len(img) + 1))
+
+
+def _per_image(items: Mapping[Any, Any], source: str, what: str, required: Mapping[str, str],
+               optional: Mapping[str, str] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], Callable[[int], str]]:
+    """Concatenate ``image_id -> {"boxes" xyxy [N, 4], field: [N], ...}`` into flat arrays.
+
+    ``required`` and ``optional`` map field names to allowed dtype kinds; an optional field missing
+    from an image reads as NaN there. Returns image ids, xywh boxes, the fields, and a function
+    naming the record at a flat index (for error messages).
+    """
+    optional = optional or {}
+    imgs, boxes, where = [], [], []
+    columns: dict[str, list[np.ndarray]] = {f: [] for f in (*required, *optional)}
+    for key, item in items.items():
         image_id = int(key)
-        if not isinstance(det, Mapping):
-            raise DatasetError(f"{source}: image {image_id}: expected a dict with boxes, labels, "
-                               f"scores, got {type(det).__name__}")
-        for field in ("boxes", "labels", "scores"):
-            if field not in det:
+        if not isinstance(item, Mapping):
+            raise DatasetError(f"{source}: image {image_id}: expected a dict, got "
+                               f"{type(item).__name__}")
+        for field in ("boxes", *required):
+            if field not in item:
                 raise DatasetError(f"{source}: image {image_id}: missing field '{field}'")
-        b = to_numpy(det["boxes"]).astype(np.float64)
-        lab, s = to_numpy(det["labels"]), to_numpy(det["scores"])
+        b = to_numpy(item["boxes"]).astype(np.float64)
         b = b.reshape(0, 4) if b.size == 0 else b
         if b.ndim != 2 or b.shape[1] != 4:
             raise DatasetError(f"{source}: image {image_id}: field 'boxes': expected shape [N, 4], "
                                f"got {list(b.shape)}")
-        for field, arr, kinds in (("labels", lab, "iu"), ("scores", s, "iuf")):
+        _check_finite(b, f"{source}: image {image_id} {what}", "boxes")
+        for field, kinds in (*required.items(), *optional.items()):
+            if field not in item:
+                columns[field].append(np.full(len(b), np.nan))
+                continue
+            arr = to_numpy(item[field])
             if arr.shape != (len(b),) or (arr.size and arr.dtype.kind not in kinds):
                 raise DatasetError(f"{source}: image {image_id}: field '{field}': expected "
-                                   f"{len(b)} {'integers' if kinds == 'iu' else 'numbers'}, "
+                                   f"{len(b)} {'numbers' if 'f' in kinds else 'integers'}, "
                                    f"got shape {list(arr.shape)} of {arr.dtype}")
-        for field, arr in (("boxes", b), ("scores", s)):
-            bad = ~np.isfinite(arr.reshape(len(b), -1)).all(1)
-            if bad.any():
-                j = int(np.flatnonzero(bad)[0])
-                raise DatasetError(f"{source}: image {image_id} detection {j}: field '{field}': "
-                                   f"expected finite numbers, got {arr[j].tolist()}")
+            if "f" in kinds:
+                _check_finite(arr, f"{source}: image {image_id} {what}", field)
+            columns[field].append(arr)
         imgs.append(np.full(len(b), image_id, dtype=np.int64))
-        labels.append(lab.astype(np.int64))
         boxes.append(np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1))
-        scores.append(s.astype(np.float64))
         where.append(np.stack([np.full(len(b), image_id), np.arange(len(b))], axis=1))
-    if not imgs:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros((0, 4)), np.zeros(0), lambda i: f"detection {i}"
-    located = np.concatenate(where)
+    located = np.concatenate(where) if where else np.zeros((0, 2), dtype=np.int64)
 
     def name(i: int) -> str:
-        return f"image {located[i, 0]} detection {located[i, 1]}"
+        return f"image {located[i, 0]} {what} {located[i, 1]}"
 
-    return (np.concatenate(imgs), np.concatenate(labels), np.concatenate(boxes),
-            np.concatenate(scores), name)
+    fields = {f: (np.concatenate(c) if c else np.zeros(0)) for f, c in columns.items()}
+    for f in required:
+        fields[f] = fields[f].astype(np.int64 if required[f] == "iu" else np.float64)
+    return (np.concatenate(imgs) if imgs else np.zeros(0, dtype=np.int64),
+            np.concatenate(boxes) if boxes else np.zeros((0, 4)), fields, name)
+
+
+def _check_finite(arr: np.ndarray, record: str, field: str) -> None:
+    """Raise naming the first row of ``arr`` with a NaN or infinite value (``record`` + index)."""
+    if not arr.size:
+        return
+    bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(1)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise DatasetError(f"{record} {j}: field '{field}': expected finite numbers, got "
+                           f"{arr[j].tolist()}")
 
 
 def _read_json(path: str | os.PathLike) -> Any:

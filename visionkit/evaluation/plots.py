@@ -1,0 +1,94 @@
+"""Evaluation figures as PNG files: one independent function per figure.
+
+Each builds its own matplotlib ``Figure`` on the Agg canvas (no pyplot, no global state) and
+writes it atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from visionkit.evaluation.coco_params import IOU_THRESHOLDS, RECALL_THRESHOLDS
+from visionkit.fileio import atomic_write_with
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from visionkit.evaluation.coco import CocoEvalResult
+
+_MAX_LABELLED_CLASSES = 10  # more get grey lines and no legend entries
+
+
+def plot_pr_curve(result: CocoEvalResult, path: str | os.PathLike, iou: float | None = 0.5
+                  ) -> Path:
+    """Precision-recall curves at IoU ``iou`` (None: averaged over 0.50:0.95), area all,
+    100 detections: the mean over categories in bold, each category as a thin line."""
+    from matplotlib import colormaps
+
+    precision = result.precision[:, :, :, 0, -1]  # [T, R, K]
+    if iou is None:
+        curves = precision.mean(axis=0)
+        label = f"{IOU_THRESHOLDS[0]:.2f}:{IOU_THRESHOLDS[-1]:.2f}"
+    else:
+        curves = precision[int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, iou))[0])]
+        label = f"{iou:.2f}"
+    present = (precision > -1).all(axis=(0, 1))
+    fig = _figure((7, 6))
+    ax = fig.add_subplot()
+    named = present.sum() <= _MAX_LABELLED_CLASSES
+    for i, k in enumerate(np.flatnonzero(present)):
+        ax.plot(RECALL_THRESHOLDS, curves[:, k], lw=1, alpha=0.8 if named else 0.35,
+                color=colormaps["tab10"](i) if named else "0.6",
+                label=f"{result.category_names[k]} (AP {curves[:, k].mean():.3f})" if named
+                else None)
+    if present.any():
+        mean = curves[:, present].mean(axis=1)
+        ax.plot(RECALL_THRESHOLDS, mean, lw=3, color="black",
+                label=f"mean of {present.sum()} classes (AP {mean.mean():.3f})"
+                + ("" if named else "; grey: each class"))
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision",
+           title=f"Precision-recall, IoU={label} (area all, maxDets 100)")
+    ax.grid(alpha=0.3)
+    if present.any():
+        ax.legend(loc="upper right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_class_ap(result: CocoEvalResult, path: str | os.PathLike) -> Path:
+    """Horizontal bars of per-class AP (IoU 0.50:0.95) over AP50, best class on top; classes
+    without GT are left out."""
+    rows = [r for r in result.per_class if not math.isnan(r["AP"])]
+    rows.sort(key=lambda r: r["AP"])
+    fig = _figure((8, 1.2 + 0.24 * max(len(rows), 1)))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    ax.barh(y, [r["AP50"] for r in rows], color="#9ecae1", label="AP50")
+    ax.barh(y, [r["AP"] for r in rows], height=0.5, color="#08519c", label="AP (IoU 0.50:0.95)")
+    for yi, r in zip(y, rows, strict=True):
+        ax.text(r["AP50"] + 0.01, yi, f"{r['AP']:.3f}", va="center", fontsize=7)
+    ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
+    ax.set(xlim=(0, 1.1), ylim=(-0.7, len(rows) - 0.3), xlabel="average precision",
+           title=f"Per-class AP ({len(rows)} classes, mean AP {result.stats['AP']:.3f})")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def _figure(size: tuple[float, float]) -> Figure:
+    """A new figure on an Agg canvas, independent of pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` as a PNG at ``path``, atomically."""
+    return atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
