@@ -5,4 +5,6 @@ from __future__ import annotations
 # name -> module exposing `run(argv: list[str]) -> dict` (imported lazily).
 BENCHMARKS: dict[str, str] = {
     "transfer": "visionkit.benchmarks.transfer",
+    "ops": "visionkit.benchmarks.ops",
+    "coco-eval": "visionkit.benchmarks.coco_eval",
 }

@@ -7,6 +7,12 @@ anchors, aspect ratio = height / width, of area ``size**2`` (corners rounded to 
 Order: level, then row, column, then ratio, then size — the same as torchvision, so
 ``AnchorGenerator(sizes, ratios)(batch, feats)`` equals torchvision's
 ``anchor_utils.AnchorGenerator(sizes, ratios)(ImageList(batch, image_sizes), feats)``.
+
+Call: ``generator(images, feature_maps)`` where ``images`` is the padded batch ``[N, C, H, W]``
+or just its shape, and ``feature_maps`` the per-level ``[N, C_l, h_l, w_l]`` maps (a list, or a
+dict in level order). It returns one ``[sum_l h_l * w_l * k_l, 4]`` tensor per image, with the
+first map's dtype and device. Grids are cached per (map sizes, strides, dtype, device), so
+repeated image sizes cost a copy.
 """
 
 from __future__ import annotations
@@ -44,8 +50,7 @@ class AnchorGenerator(nn.Module):
         *,
         cache_size: int = 16,
     ) -> None:
-        """Sizes/ratios per level, as torchvision: flat sizes mean one size per level, and flat
-        ratios are shared by all levels; e.g. FPN ``((32,), (64,), (128,), (256,), (512,))``."""
+        """Per-level sizes and ratios; flat sizes: one size per level; flat ratios: every level."""
         super().__init__()
         if not isinstance(sizes[0], (list, tuple)):
             sizes = tuple((s,) for s in sizes)
@@ -101,19 +106,14 @@ class AnchorGenerator(nn.Module):
         images: Tensor | Sequence[int],
         feature_maps: Sequence[Tensor] | Mapping[str, Tensor],
     ) -> list[Tensor]:
-        """Anchors ``[sum_l h_l * w_l * k_l, 4]`` per image.
-
-        ``images`` is the padded batch ``[N, C, H, W]`` or just its shape; ``feature_maps`` the
-        per-level ``[N, C_l, h_l, w_l]`` maps (a list, or a dict in level order). Dtype and
-        device follow the first feature map; grids are cached per (sizes, dtype, device).
-        """
+        """Anchors of every level, one tensor per image of the batch ``images`` (or its shape)."""
         shape = tuple(images.shape) if isinstance(images, Tensor) else tuple(images)
         num_images, image_h, image_w = int(shape[0]), int(shape[-2]), int(shape[-1])
         if isinstance(feature_maps, Mapping):
             feature_maps = feature_maps.values()
         maps = list(feature_maps)
         grid_sizes = tuple((int(f.shape[-2]), int(f.shape[-1])) for f in maps)
-        strides = tuple((image_h // h, image_w // w) for h, w in grid_sizes)
+        strides = tuple((image_h // max(h, 1), image_w // max(w, 1)) for h, w in grid_sizes)
         dtype, device = maps[0].dtype, maps[0].device
 
         key = (grid_sizes, strides, dtype, device)

@@ -56,22 +56,28 @@ def box_area(boxes: Tensor) -> Tensor:
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
 
 
+def _pairwise_extent(boxes1: Tensor, boxes2: Tensor, inner: bool) -> Tensor:
+    """Pairwise area ``[..., N, M]`` of the intersection (``inner``) or the enclosing box."""
+    b1 = _upcast(boxes1)[..., :, None, :]
+    b2 = _upcast(boxes2)[..., None, :, :]
+    low, high = (torch.max, torch.min) if inner else (torch.min, torch.max)
+    width = high(b1[..., 2], b2[..., 2]).sub_(low(b1[..., 0], b2[..., 0])).clamp_(min=0)
+    height = high(b1[..., 3], b2[..., 3]).sub_(low(b1[..., 1], b2[..., 1])).clamp_(min=0)
+    return width.mul_(height)
+
+
 def _inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
     """Pairwise intersection and union areas, each ``[..., N, M]``."""
-    area1 = box_area(boxes1)
-    area2 = box_area(boxes2)
-    top_left = torch.max(boxes1[..., :, None, :2], boxes2[..., None, :, :2])
-    bottom_right = torch.min(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
-    wh = _upcast(bottom_right - top_left).clamp_(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area1[..., :, None] + area2[..., None, :] - inter
+    inter = _pairwise_extent(boxes1, boxes2, inner=True)
+    union = (box_area(boxes1)[..., :, None] + box_area(boxes2)[..., None, :]).sub_(inter)
     return inter, union
 
 
 def _safe_div_(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den`` with 0 where ``den`` is 0 (``num`` is 0 there); may overwrite ``den``."""
+    """``num / den`` with 0 where ``den`` is 0 (``num`` is 0 there); overwrites its inputs."""
     den = den if den.is_floating_point() else den.float()
-    return num / den.clamp_(min=torch.finfo(den.dtype).tiny)
+    den = den.clamp_(min=torch.finfo(den.dtype).tiny)
+    return num.div_(den) if num.dtype == den.dtype else num / den
 
 
 def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
@@ -83,10 +89,7 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
 def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """Pairwise generalized IoU of ``xyxy`` boxes: ``[..., N, M]`` in [-1, 1]."""
     inter, union = _inter_union(boxes1, boxes2)
-    top_left = torch.min(boxes1[..., :, None, :2], boxes2[..., None, :, :2])
-    bottom_right = torch.max(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
-    wh = _upcast(bottom_right - top_left).clamp_(min=0)
-    enclosing = wh[..., 0] * wh[..., 1]
+    enclosing = _pairwise_extent(boxes1, boxes2, inner=False)
     penalty = _safe_div_(enclosing - union, enclosing)
     return _safe_div_(inter, union) - penalty
 

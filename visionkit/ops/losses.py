@@ -6,6 +6,14 @@ Both multi-task losses regress positives only (smooth L1, beta = 1/9, summed) an
 loss by the number of *sampled* examples, as Fast R-CNN and torchvision's ``fastrcnn_loss`` /
 ``RegionProposalNetwork.compute_loss`` do. One difference: with nothing sampled they return
 zeros (still attached to the graph) where torchvision returns NaN.
+
+Shapes. `fastrcnn_loss`: ``class_logits [R, num_classes]``; ``box_regression [R, 4 * num_classes]``
+(class-specific: the deltas of each RoI's true class are used) or ``[R, 4]`` (class-agnostic);
+per image ``labels [R_i]`` (int64) and ``regression_targets [R_i, 4]``.
+`rpn_loss`: ``objectness [A]`` or ``[A, 1]`` logits and ``pred_bbox_deltas [A, 4]`` over the
+anchors of all images; per image ``labels [A_i]`` (1 object, 0 background, -1 ignored; floats
+like torchvision's) and ``regression_targets [A_i, 4]``; ``sampler`` picks the anchors, e.g.
+``BalancedPositiveNegativeSampler(256, 0.5)``.
 """
 
 from __future__ import annotations
@@ -48,12 +56,7 @@ def fastrcnn_loss(
     labels: Sequence[Tensor],
     regression_targets: Sequence[Tensor],
 ) -> tuple[Tensor, Tensor]:
-    """(classification CE over all sampled RoIs, box smooth-L1 on positives / number of RoIs).
-
-    ``class_logits`` ``[R, num_classes]``; ``box_regression`` ``[R, 4 * num_classes]``
-    (class-specific; the deltas of each RoI's true class are used) or ``[R, 4]``
-    (class-agnostic); ``labels`` / ``regression_targets`` per image, ``[R_i]`` / ``[R_i, 4]``.
-    """
+    """(CE over the sampled RoIs, smooth L1 of positives / number of RoIs); 0 = background."""
     labels_cat = torch.cat(list(labels), dim=0)
     targets_cat = torch.cat(list(regression_targets), dim=0)
     num_rois = labels_cat.numel()
@@ -78,12 +81,7 @@ def rpn_loss(
     regression_targets: Sequence[Tensor],
     sampler: Sampler,
 ) -> tuple[Tensor, Tensor]:
-    """(objectness BCE over sampled anchors, box smooth-L1 on sampled positives / number sampled).
-
-    ``objectness`` ``[A]`` or ``[A, 1]`` logits and ``pred_bbox_deltas`` ``[A, 4]`` for all
-    anchors of all images; ``labels`` per image with 1 object, 0 background, -1 ignored (as
-    floats, like torchvision); ``sampler`` e.g. ``BalancedPositiveNegativeSampler(256, 0.5)``.
-    """
+    """(BCE over the sampled anchors, smooth L1 of sampled positives / number sampled)."""
     pos_masks, neg_masks = sampler(labels)
     sampled_pos = torch.where(torch.cat(pos_masks, dim=0))[0]
     sampled_neg = torch.where(torch.cat(neg_masks, dim=0))[0]

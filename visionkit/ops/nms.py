@@ -4,7 +4,19 @@ Convention: ``xyxy`` pixel boxes ``[N, 4]`` with scores ``[N]``; a box is droppe
 a higher-scoring kept box (of the same class, for the batched form) is ``> iou_threshold``.
 Results are int64 indices into the input, sorted by decreasing score — the same as
 ``torchvision.ops.nms`` / ``batched_nms``, whose C++/CUDA kernel does the work here.
+`batched_nms` is exactly NMS within each class with IoU computed in float64 (torchvision: in the
+input dtype, on boxes shifted by class in that dtype, where a box thinner than the rounding step
+at the shift loses its overlaps and coordinates below -1 let classes touch). The two agree
+except for IoUs within float32 rounding of the threshold and such degenerate inputs.
 `nms_reference` is a slow pure-PyTorch version of the same rule, kept for tests.
+
+`postprocess_detections` turns RoI-head outputs into detections as torchvision's
+``RoIHeads.postprocess_detections``: ``class_logits [R, num_classes]`` (column 0 background,
+``num_classes = K + 1``) and ``box_regression [R, 4 * num_classes]`` (or class-agnostic
+``[R, 4]``) for per-image ``xyxy`` ``proposals``. Every (RoI, class >= 1) pair is a candidate:
+softmax score ``> score_thresh``, box decoded and clipped to its image's ``(height, width)``,
+sides ``>= min_size``, then per-class NMS at ``nms_thresh`` and the ``detections_per_img``
+best. Labels come out as int64 in ``1..K``.
 """
 
 from __future__ import annotations
@@ -19,8 +31,8 @@ from torch import Tensor
 from visionkit.ops.box_coder import BoxCoder
 from visionkit.ops.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
 
-# Above this many coordinates, per-class NMS calls beat one call on class-offset boxes
-# (quadratic work across classes); the same switch points as torchvision.
+# Above this many coordinates, per-class NMS calls beat one call on class-shifted boxes
+# (whose work is quadratic across classes); the same switch points as torchvision.
 _PER_CLASS_ABOVE = {"cpu": 4_000}
 _PER_CLASS_ABOVE_DEFAULT = 100_000
 
@@ -36,29 +48,37 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     """Indices kept by NMS run independently within each category ``idxs``, by decreasing score."""
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
-    limit = _PER_CLASS_ABOVE.get(boxes.device.type, _PER_CLASS_ABOVE_DEFAULT)
-    if boxes.numel() > limit:
-        return _batched_nms_per_class(boxes, scores, idxs, iou_threshold)
-    # Shift each class into its own region so boxes of different classes never overlap.
-    offsets = idxs.to(boxes) * (boxes.max() + torch.tensor(1).to(boxes))
-    return torchvision.ops.nms(boxes + offsets[:, None], scores, iou_threshold)
+    boxes64, scores64 = boxes.double(), scores.double()
+    if boxes.numel() > _PER_CLASS_ABOVE.get(boxes.device.type, _PER_CLASS_ABOVE_DEFAULT):
+        return _batched_nms_per_class(boxes64, scores64, idxs, iou_threshold)
+    # One call on boxes shifted class by class into disjoint regions (a gap of 1 beyond the
+    # boxes' full extent, so negative coordinates are safe too) -- valid only when the shift is
+    # exact, i.e. leaves every box size and overlap as it was; float64 makes that the rule.
+    offsets = (idxs.double() * (boxes64.max() - boxes64.min() + 1))[:, None]
+    shifted = boxes64 + offsets
+    if _exact_sum(boxes64, offsets, shifted):
+        return torchvision.ops.nms(shifted, scores64, iou_threshold)
+    return _batched_nms_per_class(boxes64, scores64, idxs, iou_threshold)
+
+
+def _exact_sum(a: Tensor, b: Tensor, total: Tensor) -> bool:
+    """Whether ``total = a + b`` was computed without rounding (Knuth's TwoSum error is 0)."""
+    a_part = total - b
+    error = (a - a_part) + (b - (total - a_part))
+    return bool((error == 0).all())
 
 
 def _batched_nms_per_class(
     boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float
 ) -> Tensor:
-    """Batched NMS as one kernel call per class on contiguous, class-sorted slices."""
+    """Batched NMS as one kernel call per class (classes found by one sort, not N scans)."""
     by_class = torch.argsort(idxs, stable=True)
-    sorted_boxes, sorted_scores = boxes[by_class], scores[by_class]
-    counts = torch.unique_consecutive(idxs[by_class], return_counts=True)[1].tolist()
-    kept, start = [], 0
-    for count in counts:
-        stop = start + count
-        kept.append(torchvision.ops.nms(sorted_boxes[start:stop], sorted_scores[start:stop],
-                                        iou_threshold) + start)
-        start = stop
-    keep = by_class[torch.cat(kept)]
-    return keep[torch.argsort(scores[keep], descending=True)]
+    counts = torch.unique(idxs, return_counts=True)[1].tolist()
+    kept = []
+    for members in by_class.split(counts):
+        kept.append(members[torchvision.ops.nms(boxes[members], scores[members], iou_threshold)])
+    keep = torch.cat(kept)
+    return keep[torch.argsort(scores[keep], descending=True, stable=True)]
 
 
 def nms_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
@@ -87,15 +107,7 @@ def postprocess_detections(
     detections_per_img: int = 100,
     min_size: float = 1e-2,
 ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-    """Per image (boxes, scores, labels) from RoI-head outputs, as torchvision's RoIHeads.
-
-    ``class_logits`` ``[R, num_classes]`` (column 0 = background, ``num_classes = K + 1``),
-    ``box_regression`` ``[R, 4 * num_classes]`` (or class-agnostic ``[R, 4]``) deltas for
-    ``proposals`` (per image ``xyxy``).
-    Each (RoI, class >= 1) pair is a candidate: softmax score ``> score_thresh``, box decoded and
-    clipped to its ``(height, width)``, sides ``>= min_size``, then per-class NMS at
-    ``nms_thresh`` and the ``detections_per_img`` best. Labels are int64 in ``1..K``.
-    """
+    """Per-image lists (boxes, scores, labels) of detections from RoI-head outputs."""
     box_coder = box_coder or BoxCoder((10.0, 10.0, 5.0, 5.0))
     num_classes = class_logits.shape[-1]
     counts = [p.shape[0] for p in proposals]

@@ -10,6 +10,10 @@ The kernels are torchvision's (C++/CUDA); results equal ``torchvision.ops``.
 
 `MultiScaleRoIAlign` pools each RoI from one FPN level chosen by eq. 1 of the FPN paper,
 ``k = floor(k0 + log2(sqrt(area) / 224))`` clamped to the available levels, ``k0 = 4``.
+Its call matches ``torchvision.ops.MultiScaleRoIAlign``: ``pooler(x, boxes, image_shapes)`` with
+``x`` a dict of ``[N, C, h_l, w_l]`` maps (only those in ``featmap_names``, finest first),
+per-image boxes in padded-image pixels and the images' ``(height, width)``. Level scales are
+powers of two inferred from the largest image on every call (torchvision infers them once).
 """
 
 from __future__ import annotations
@@ -127,11 +131,7 @@ class MultiScaleRoIAlign(nn.Module):
         boxes: Sequence[Tensor],
         image_shapes: Sequence[tuple[int, int]],
     ) -> Tensor:
-        """``[sum K_i, C, out_h, out_w]`` for per-image ``xyxy`` boxes in (padded) image pixels.
-
-        ``x`` maps names to ``[N, C, h_l, w_l]`` maps (all the same C); ``image_shapes`` are the
-        ``(height, width)`` of the images; level scales follow from the largest of them.
-        """
+        """Pooled features ``[sum K_i, C, out_h, out_w]`` of every image's boxes, in order."""
         features = [v for k, v in x.items() if k in self.featmap_names]
         if not features:
             raise ValueError(f"none of {self.featmap_names} among the feature maps {list(x)}")

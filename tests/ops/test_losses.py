@@ -1,0 +1,130 @@
+"""visionkit.ops losses against torch / torchvision: smooth L1, Fast R-CNN loss, RPN loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.models.detection.roi_heads import fastrcnn_loss as tv_fastrcnn_loss
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+
+from visionkit.ops import (
+    AnchorGenerator,
+    BalancedPositiveNegativeSampler,
+    fastrcnn_loss,
+    rpn_loss,
+    smooth_l1_loss,
+)
+
+from ._helpers import assert_close
+
+
+@pytest.mark.parametrize("beta", [1.0, 1 / 9, 0.0, 3.0])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("shape", [(0, 4), (1,), (37, 4), (5, 3, 7)])
+def test_smooth_l1_matches_torch(device, beta, reduction, shape):
+    g = torch.Generator().manual_seed(len(shape))
+    x = (torch.randn(shape, generator=g) * 2).to(device).requires_grad_()
+    y = (torch.randn(shape, generator=g) * 2).to(device)
+    ours = smooth_l1_loss(x, y, beta=beta, reduction=reduction)
+    theirs = F.smooth_l1_loss(x, y, beta=beta, reduction=reduction)
+    assert_close(ours, theirs)
+    if x.numel() and reduction != "none":
+        (g_ours,) = torch.autograd.grad(ours, x)
+        (g_theirs,) = torch.autograd.grad(theirs, x)
+        assert_close(g_ours, g_theirs)
+    with pytest.raises(ValueError, match="reduction"):
+        smooth_l1_loss(x, y, reduction="avg")
+
+
+def _roi_batch(counts, num_classes, seed, device, agnostic=False):
+    g = torch.Generator().manual_seed(seed)
+    total = sum(counts)
+    logits = torch.randn(total, num_classes, generator=g).to(device).requires_grad_()
+    width = 4 if agnostic else 4 * num_classes
+    deltas = torch.randn(total, width, generator=g).to(device).requires_grad_()
+    labels = [torch.randint(0, num_classes, (n,), generator=g).to(device) for n in counts]
+    targets = [torch.randn(n, 4, generator=g).to(device) for n in counts]
+    return logits, deltas, labels, targets
+
+
+@pytest.mark.parametrize("counts", [[512], [128, 64, 1], [5, 0]])
+@pytest.mark.parametrize("num_classes", [2, 91])
+def test_fastrcnn_loss_matches_torchvision(device, counts, num_classes):
+    logits, deltas, labels, targets = _roi_batch(counts, num_classes, sum(counts), device)
+    ours = fastrcnn_loss(logits, deltas, labels, targets)
+    theirs = tv_fastrcnn_loss(logits, deltas, labels, targets)
+    for o, t in zip(ours, theirs, strict=True):
+        assert_close(o, t)
+    grads_ours = torch.autograd.grad(sum(ours), (logits, deltas))
+    grads_theirs = torch.autograd.grad(sum(theirs), (logits, deltas))
+    for o, t in zip(grads_ours, grads_theirs, strict=True):
+        assert_close(o, t)
+
+
+def test_fastrcnn_loss_normalisation_and_agnostic_boxes():
+    logits, deltas, labels, targets = _roi_batch([64], 5, seed=3, device="cpu", agnostic=True)
+    _, box_loss = fastrcnn_loss(logits, deltas, labels, targets)
+    pos = labels[0] > 0
+    expected = F.smooth_l1_loss(deltas[pos], targets[0][pos], beta=1 / 9, reduction="sum") / 64
+    assert_close(box_loss, expected)
+    # Only positives are regressed: changing background deltas changes nothing.
+    changed = deltas.detach().clone()
+    changed[~pos] += 100
+    assert_close(fastrcnn_loss(logits, changed, labels, targets)[1], box_loss.detach())
+
+
+def test_losses_on_nothing_sampled_are_zero_with_gradient():
+    logits, deltas, labels, targets = _roi_batch([0], 3, seed=0, device="cpu")
+    cls_loss, box_loss = fastrcnn_loss(logits, deltas, labels, targets)
+    assert cls_loss.item() == 0.0 and box_loss.item() == 0.0
+    (cls_loss + box_loss).backward()
+    assert logits.grad is not None
+
+    objectness = torch.randn(10, requires_grad=True)
+    rpn_deltas = torch.randn(10, 4, requires_grad=True)
+    ignored = [torch.full((10,), -1.0)]
+    obj_loss, box_loss = rpn_loss(
+        objectness, rpn_deltas, ignored, [torch.zeros(10, 4)],
+        BalancedPositiveNegativeSampler(256, 0.5),
+    )
+    assert obj_loss.item() == 0.0 and box_loss.item() == 0.0
+    (obj_loss + box_loss).backward()
+
+
+def _rpn_batch(counts, seed, device):
+    g = torch.Generator().manual_seed(seed)
+    total = sum(counts)
+    objectness = torch.randn(total, 1, generator=g).to(device).requires_grad_()
+    deltas = torch.randn(total, 4, generator=g).to(device).requires_grad_()
+    # RPN labels as torchvision makes them: 1.0 object, 0.0 background, -1.0 ignored.
+    labels = [
+        (torch.randint(-1, 2, (n,), generator=g) * (torch.rand(n, generator=g) < 0.3)).float()
+        .to(device)
+        for n in counts
+    ]
+    for lab in labels:
+        lab[: len(lab) // 50] = 1.0
+    targets = [torch.randn(n, 4, generator=g).to(device) for n in counts]
+    return objectness, deltas, labels, targets
+
+
+@pytest.mark.parametrize("counts", [[2000], [3000, 500], [40]])
+@pytest.mark.parametrize("batch,fraction", [(256, 0.5), (64, 0.25)])
+def test_rpn_loss_matches_torchvision(device, counts, batch, fraction):
+    objectness, deltas, labels, targets = _rpn_batch(counts, sum(counts), device)
+    rpn = RegionProposalNetwork(
+        AnchorGenerator(), RPNHead(8, 3), 0.7, 0.3, batch, fraction, {}, {}, 0.7
+    )
+    torch.manual_seed(5)
+    theirs = rpn.compute_loss(objectness, deltas, labels, targets)
+    torch.manual_seed(5)
+    ours = rpn_loss(
+        objectness, deltas, labels, targets, BalancedPositiveNegativeSampler(batch, fraction)
+    )
+    for o, t in zip(ours, theirs, strict=True):
+        assert_close(o, t)
+    grads_ours = torch.autograd.grad(sum(ours), (objectness, deltas))
+    grads_theirs = torch.autograd.grad(sum(theirs), (objectness, deltas))
+    for o, t in zip(grads_ours, grads_theirs, strict=True):
+        assert_close(o, t)

@@ -1,0 +1,172 @@
+"""visionkit.ops NMS against torchvision.ops and the pure-PyTorch reference, plus properties."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision.ops as tvops
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torchvision.models.detection.roi_heads import RoIHeads
+
+from visionkit.ops import (
+    BoxCoder,
+    batched_nms,
+    box_iou,
+    nms,
+    nms_reference,
+    postprocess_detections,
+)
+
+from ._helpers import assert_close, boxes_strategy, random_boxes
+
+
+def _scores(n: int, seed: int, device) -> torch.Tensor:
+    """Distinct scores in (0, 1] (ties would make the kept order implementation-defined)."""
+    g = torch.Generator().manual_seed(seed)
+    return ((torch.randperm(n, generator=g).float() + 1) / max(n, 1)).to(device)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 60, 400])
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.7, 1.0])
+def test_nms_matches_torchvision_and_reference(device, n, threshold):
+    boxes = random_boxes(n, seed=n, device=device, size=150.0, degenerate=0.1)
+    scores = _scores(n, seed=n + 1, device=device)
+    keep = nms(boxes, scores, threshold)
+    assert keep.dtype == torch.int64 and keep.device == boxes.device
+    assert torch.equal(keep, tvops.nms(boxes, scores, threshold))
+    assert torch.equal(keep, nms_reference(boxes, scores, threshold))
+
+
+@pytest.mark.parametrize(
+    "n,num_classes",
+    [(0, 3), (1, 1), (300, 5), (900, 1), (1500, 80), (4000, 80), (1200, 3)],
+)
+@pytest.mark.parametrize("threshold", [0.3, 0.5])
+def test_batched_nms_matches_torchvision(device, n, num_classes, threshold):
+    # Sizes on both sides of the switch between one offset call and per-class calls.
+    boxes = random_boxes(n, seed=n, device=device, size=300.0, degenerate=0.05)
+    scores = _scores(n, seed=n + 1, device=device)
+    g = torch.Generator().manual_seed(n + 2)
+    idxs = torch.randint(0, num_classes, (n,), generator=g).to(device)
+    keep = batched_nms(boxes, scores, idxs, threshold)
+    assert keep.dtype == torch.int64 and keep.device == boxes.device
+    assert torch.equal(keep, tvops.batched_nms(boxes, scores, idxs, threshold))
+
+
+def _per_class_reference(boxes, scores, idxs, threshold):
+    """Batched NMS by its definition: `nms_reference` within each class (IoU in float64)."""
+    boxes = boxes.double()
+    kept = [torch.empty(0, dtype=torch.int64)]
+    for c in idxs.unique():
+        members = torch.where(idxs == c)[0]
+        kept.append(members[nms_reference(boxes[members], scores[members], threshold)])
+    kept = torch.cat(kept)
+    return kept[scores[kept].argsort(descending=True)]
+
+
+@pytest.mark.parametrize("n", [200, 2000])  # one shifted call / one call per class
+def test_batched_nms_equals_per_class_reference(n):
+    boxes = random_boxes(n, seed=0, size=300.0, degenerate=0.05)
+    scores = _scores(n, seed=1, device="cpu")
+    idxs = torch.randint(0, 7, (n,), generator=torch.Generator().manual_seed(2)) * 3 - 5
+    keep = batched_nms(boxes, scores, idxs, 0.5)
+    assert torch.equal(keep, _per_class_reference(boxes, scores, idxs, 0.5))
+
+
+def test_batched_nms_keeps_classes_apart_where_torchvision_float32_shift_does_not(device):
+    # Unclipped boxes below -1: torchvision's shift by max + 1 = -1 overlaps the classes.
+    boxes = torch.tensor([[-10.0, -10.0, -2.0, -2.0], [-10.0, -10.0, -2.0, -2.0]], device=device)
+    scores = torch.tensor([0.9, 0.8], device=device)
+    labels = torch.tensor([0, 1], device=device)
+    assert tvops.batched_nms(boxes, scores, labels, 0.5).tolist() == [0]
+    assert batched_nms(boxes, scores, labels, 0.5).tolist() == [0, 1]
+    # A box thinner than float32's spacing at the shift collapses in torchvision's shift.
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 31.0], [0.0, 0.0, 1.0, 1e-6], [0.0, 0.0, 5.0, 5.0]],
+                         device=device)
+    scores = torch.tensor([0.9, 0.8, 0.7], device=device)
+    labels = torch.tensor([1, 1, 0], device=device)
+    assert tvops.batched_nms(boxes, scores, labels, 0.0).tolist() == [0, 1, 2]
+    assert batched_nms(boxes, scores, labels, 0.0).tolist() == [0, 2]
+
+
+def _check_nms_result(boxes, scores, idxs, keep, threshold):
+    """Subset, sorted by score, kept pairs of one class below the threshold, rest suppressed."""
+    n = len(boxes)
+    assert keep.dtype == torch.int64
+    assert len(set(keep.tolist())) == len(keep) and ((keep >= 0) & (keep < n)).all()
+    assert (scores[keep][1:] <= scores[keep][:-1]).all()
+    iou = box_iou(boxes, boxes)
+    same_class = idxs[:, None] == idxs[None, :]
+    kept_iou = torch.where(same_class, iou, 0)[keep][:, keep]
+    assert (kept_iou.triu(diagonal=1) <= threshold).all()
+    # Every dropped box overlaps a higher-scoring kept box of its class by more than threshold.
+    dropped = torch.ones(n, dtype=torch.bool)
+    dropped[keep] = False
+    for i in torch.where(dropped)[0].tolist():
+        over = (iou[i, keep] > threshold) & same_class[i, keep] & (scores[keep] > scores[i])
+        assert over.any()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    boxes_strategy(max_n=30),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([0.0, 0.2, 0.5, 0.8]),
+    st.integers(1, 4),
+)
+def test_nms_properties(boxes, seed, threshold, num_classes):
+    n = len(boxes)
+    scores = _scores(n, seed, "cpu")
+    keep = nms(boxes, scores, threshold)
+    _check_nms_result(boxes, scores, torch.zeros(n, dtype=torch.int64), keep, threshold)
+    assert torch.equal(keep, nms_reference(boxes, scores, threshold))
+
+    idxs = torch.randint(0, num_classes, (n,), generator=torch.Generator().manual_seed(seed))
+    keep = batched_nms(boxes, scores, idxs, threshold)
+    _check_nms_result(boxes.double(), scores, idxs, keep, threshold)
+    assert torch.equal(keep, _per_class_reference(boxes, scores, idxs, threshold))
+
+
+def _tv_roi_heads(score_thresh, nms_thresh, detections_per_img) -> RoIHeads:
+    return RoIHeads(
+        None, None, None, 0.5, 0.5, 512, 0.25, None, score_thresh, nms_thresh, detections_per_img
+    )
+
+
+@pytest.mark.parametrize("counts", [[300], [200, 0, 50], [0]])
+@pytest.mark.parametrize("num_classes", [2, 21, 91])
+@pytest.mark.parametrize("options", [(0.05, 0.5, 100), (0.0, 0.7, 10), (0.3, 0.3, 1000)])
+def test_postprocess_detections_matches_torchvision(device, counts, num_classes, options):
+    score_thresh, nms_thresh, per_img = options
+    g = torch.Generator().manual_seed(sum(counts) + num_classes)
+    total = sum(counts)
+    logits = (torch.randn(total, num_classes, generator=g) * 3).to(device)
+    deltas = (torch.randn(total, 4 * num_classes, generator=g) * 0.5).to(device)
+    proposals = [random_boxes(c, seed=c + i, device=device, size=400.0)
+                 for i, c in enumerate(counts)]
+    shapes = [(350, 380), (200, 500), (400, 400)][: len(counts)]
+
+    ours = postprocess_detections(
+        logits, deltas, proposals, shapes, box_coder=BoxCoder((10.0, 10.0, 5.0, 5.0)),
+        score_thresh=score_thresh, nms_thresh=nms_thresh, detections_per_img=per_img,
+    )
+    theirs = _tv_roi_heads(*options).postprocess_detections(logits, deltas, proposals, shapes)
+    for ours_part, theirs_part in zip(ours, theirs, strict=True):
+        assert len(ours_part) == len(counts)
+        for o, t in zip(ours_part, theirs_part, strict=True):
+            assert_close(o, t)
+    for boxes, scores, labels in zip(*ours, strict=True):
+        assert len(boxes) <= per_img and (scores > score_thresh).all()
+        assert ((labels >= 1) & (labels < num_classes)).all()
+
+
+def test_postprocess_class_agnostic_regression():
+    logits = torch.randn(20, 4) * 3
+    deltas = torch.randn(20, 4) * 0.5
+    proposals = [random_boxes(20, seed=0)]
+    boxes, scores, labels = postprocess_detections(logits, deltas, proposals, [(200, 200)])
+    expanded = deltas.repeat(1, 4)
+    expected = postprocess_detections(logits, expanded, proposals, [(200, 200)])
+    assert_close(boxes[0], expected[0][0])
+    assert torch.equal(labels[0], expected[2][0])
