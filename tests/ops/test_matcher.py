@@ -39,6 +39,10 @@ def test_labels_and_thresholds():
     assert Matcher(0.5, 0.5)(iou).tolist() == [0, 0, -1, -1, -1, -1]
     fast_rcnn = Matcher(0.5, 0.5, background_low_threshold=0.1)
     assert fast_rcnn(iou).tolist() == [0, 0, -1, -1, -2, -2]
+    assert Matcher.for_roi_heads(0.1)(iou).tolist() == [0, 0, -1, -1, -2, -2]
+    assert Matcher.for_roi_heads()(iou).tolist() == [0, 0, -1, -1, -1, -1]
+    rpn = Matcher.for_rpn()
+    assert (rpn.high_threshold, rpn.low_threshold, rpn.allow_low_quality_matches) == (0.7, 0.3, True)
     assert Matcher.BELOW_LOW_THRESHOLD == -1 and Matcher.BETWEEN_THRESHOLDS == -2
 
 

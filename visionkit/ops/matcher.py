@@ -7,9 +7,10 @@ along rows. Output: int64 ``[N]`` with, for each prediction, its ground-truth in
 - ``BETWEEN_THRESHOLDS = -2`` (ignored) when the best IoU is in ``[low_threshold, high_threshold)``,
 - ``BELOW_LOW_THRESHOLD = -1`` (background) when it is ``< low_threshold``.
 
-Typical thresholds: RPN 0.7 / 0.3 with ``allow_low_quality_matches=True``; RoI heads 0.5 / 0.5.
-Fast R-CNN's background range [0.1, 0.5) is ``Matcher(0.5, 0.5, background_low_threshold=0.1)``:
-IoU below 0.1 becomes ignored (-2) instead of background.
+Typical thresholds: RPN 0.7 / 0.3 with ``allow_low_quality_matches=True`` (`Matcher.for_rpn`);
+RoI heads 0.5 / 0.5 (`Matcher.for_roi_heads`). Fast R-CNN's background range [0.1, 0.5) is
+``Matcher(0.5, 0.5, background_low_threshold=0.1)`` (``Matcher.for_roi_heads(0.1)``): IoU below
+0.1 becomes ignored (-2) instead of background.
 
 Same results as ``torchvision.models.detection._utils.Matcher``, except for empty inputs, which
 torchvision rejects: here no ground truth makes every prediction background (-1), which is what
@@ -50,6 +51,16 @@ class Matcher:
         self.low_threshold = low_threshold
         self.allow_low_quality_matches = allow_low_quality_matches
         self.background_low_threshold = background_low_threshold
+
+    @classmethod
+    def for_rpn(cls) -> Matcher:
+        """The RPN's matcher: object at IoU >= 0.7, background below 0.3, best anchors kept."""
+        return cls(0.7, 0.3, allow_low_quality_matches=True)
+
+    @classmethod
+    def for_roi_heads(cls, background_low_threshold: float | None = None) -> Matcher:
+        """The RoI heads' matcher: object at IoU >= 0.5, else background (0.1 for Fast R-CNN)."""
+        return cls(0.5, 0.5, background_low_threshold=background_low_threshold)
 
     def __repr__(self) -> str:
         return (
