@@ -40,7 +40,7 @@ def test_random_cases_cover_the_edge_cases() -> None:
     assert max(per_group) > 100
 
 
-_BOX = st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(0, 12), st.integers(0, 12))
+_BOX = st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(-2, 12), st.integers(-2, 12))
 _GT = st.tuples(st.integers(0, 2), st.integers(0, 1), _BOX, st.booleans())
 _DET = st.tuples(st.integers(0, 2), st.integers(0, 1), _BOX, st.sampled_from([0.1, 0.5, 0.9]))
 
@@ -48,7 +48,8 @@ _DET = st.tuples(st.integers(0, 2), st.integers(0, 1), _BOX, st.sampled_from([0.
 @settings(max_examples=40, deadline=None)
 @given(st.lists(_GT, max_size=8), st.lists(_DET, max_size=14), st.sampled_from([1, 4, 10]))
 def test_fast_equals_pycocotools_on_small_grids(gts: list, dets: list, scale: int) -> None:
-    """Integer boxes on a small grid: many IoU and score ties, crowds, all area ranges."""
+    """Integer boxes on a small grid: many IoU and score ties, crowds, all area ranges, and
+    degenerate boxes (zero or negative width/height)."""
     gt = {"images": [{"id": i + 1} for i in range(3)],
           "categories": [{"id": 5, "name": "a"}, {"id": 9, "name": "b"}],
           "annotations": [{"id": n + 1, "image_id": i + 1, "category_id": (5, 9)[c],

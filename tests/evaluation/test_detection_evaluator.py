@@ -58,6 +58,10 @@ def test_streaming_equals_evaluate_coco() -> None:
     assert result.stats == evaluate_coco(gt, results).stats
     assert result.category_names == tuple(c["name"] for c in gt["categories"])
     assert evaluator.compute().stats == result.stats  # compute does not consume the state
+    reference = DetectionEvaluator(label_to_category, backend="pycocotools")
+    for dets, targets in batches:
+        reference.update(dets, targets)
+    assert reference.compute().stats == result.stats
     evaluator.reset()
     assert set(evaluator.compute().stats.values()) == {-1.0}
 

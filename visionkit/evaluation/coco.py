@@ -92,7 +92,7 @@ class CocoEvalResult:
             "per_class": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
                            for k, v in row.items()} for row in self.per_class],
             "params": {"iou_thresholds": IOU_THRESHOLDS.tolist(),
-                       "recall_thresholds": len(RECALL_THRESHOLDS),
+                       "num_recall_thresholds": len(RECALL_THRESHOLDS),
                        "area_ranges": dict(zip(AREA_LABELS, AREA_RANGES.tolist(), strict=True)),
                        "max_dets": list(MAX_DETS)},
         }

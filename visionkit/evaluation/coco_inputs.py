@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from visionkit.errors import DatasetError
+from visionkit.errors import ConfigError, DatasetError
 
 _REQUIRED = object()
 
@@ -155,7 +155,7 @@ def load_detections(detections: str | os.PathLike | Sequence[Mapping[str, Any]] 
     records: list[Mapping[str, Any]] | None = None
     if isinstance(detections, Mapping):
         if iou_type != "bbox":
-            raise DatasetError("per-image tensor detections only support iou_type='bbox'")
+            raise ConfigError("per-image tensor detections only support iou_type='bbox'")
         source = "<detections>"
         img, bbox, fields, name = _per_image(detections, source, "detection",
                                              {"labels": "iu", "scores": "iuf"})
