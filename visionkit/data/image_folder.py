@@ -107,13 +107,16 @@ class ImageFolderDataset(Dataset):
 
     `transform` is an albumentations pipeline (called as `transform(image=array)`); its random
     state is reseeded from `torch.initial_seed()` in each process, so seeded runs repeat and
-    DataLoader workers draw different augmentations. With `skip_invalid`, a file that fails to
+    DataLoader workers draw different augmentations. `decode_min_side` lets large JPEGs decode
+    at a reduced scale that keeps both sides at least that long. With `skip_invalid`, a file that fails to
     decode yields `{"skipped": path, "reason": ...}`, which `collate_classification` reports.
     """
 
     def __init__(self, samples: Sequence[Sample], classes: Sequence[str],
-                 transform: Callable | None = None, skip_invalid: bool = False) -> None:
+                 transform: Callable | None = None, skip_invalid: bool = False,
+                 decode_min_side: int | None = None) -> None:
         self.samples = list(samples)
+        self.decode_min_side = decode_min_side
         self.classes = list(classes)
         self.transform = transform
         self.skip_invalid = skip_invalid
@@ -131,7 +134,7 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         path, label = self.samples[i]
         try:
-            image = read_image(path)
+            image = read_image(path, self.decode_min_side)
         except ImageReadError as err:
             if not self.skip_invalid:
                 raise

@@ -19,12 +19,18 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode `path` to RGB uint8 `[H, W, 3]`: EXIF-rotated; gray, alpha, palette, 16-bit → RGB."""
+def read_image(path: str | os.PathLike, min_side: int | None = None) -> np.ndarray:
+    """Decode `path` to RGB uint8 `[H, W, 3]`: EXIF-rotated; gray, alpha, palette, 16-bit → RGB.
+
+    min_side: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (much faster) as long as both
+    sides stay ≥ min_side; other formats always decode at full size.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                if min_side and img.format == "JPEG":
+                    img.draft("RGB", (min_side, min_side))
                 img = ImageOps.exif_transpose(img)
                 img.load()
                 return to_rgb_array(img)

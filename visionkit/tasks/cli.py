@@ -11,9 +11,8 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from visionkit.tasks.checkpoint_io import AtomicCheckpointIO
+from visionkit.tasks.trainer import default_loggers, with_atomic_checkpoints
 
 
 class VisionkitCLI(LightningCLI):
@@ -26,16 +25,9 @@ class VisionkitCLI(LightningCLI):
             parser.link_arguments("data.image_size", "model.image_size")
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
-        root = config.get("default_root_dir") or "runs/default"
         if config.get("logger") in (None, True):
-            csv = CSVLogger(root, name="")
-            config["logger"] = [csv, TensorBoardLogger(root, name="", version=csv.version,
-                                                       default_hp_metric=False)]
-        plugins = config.get("plugins") or []
-        plugins = plugins if isinstance(plugins, list) else [plugins]
-        if not any(hasattr(p, "save_checkpoint") for p in plugins):
-            plugins.append(AtomicCheckpointIO())
-        config["plugins"] = plugins
+            config["logger"] = default_loggers(config.get("default_root_dir") or "runs/default")
+        config["plugins"] = with_atomic_checkpoints(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
 
 

@@ -106,9 +106,12 @@ class ImageFolderDataModule(L.LightningDataModule):
             hflip=self.hparams.hflip, color_jitter=self.hparams.color_jitter)
         eval_tf = classification_eval_transform(self.image_size, mean, std,
                                                 crop_fraction=self.crop_fraction)
+        # Decoding large JPEGs at reduced scale: the short side stays ≥ 2× the crop's side.
+        decode = 2 * self.image_size
         self.train_set = ImageFolderDataset(train_samples, self.classes, train_tf,
-                                            self.skip_invalid)
-        self.val_set = ImageFolderDataset(val_samples, self.classes, eval_tf, self.skip_invalid)
+                                            self.skip_invalid, decode)
+        self.val_set = ImageFolderDataset(val_samples, self.classes, eval_tf, self.skip_invalid,
+                                          decode)
 
     def _loader(self, dataset: ImageFolderDataset, shuffle: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
