@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 from visionkit.cli import COMMANDS, main
 
@@ -29,7 +30,7 @@ def test_console_script_and_tool_wrapper_run():
     result = subprocess.run([sys.executable, "-m", "visionkit.cli", "--help"], capture_output=True,
                             text=True, check=True)
     assert "classify" in result.stdout
-    result = subprocess.run([sys.executable, "tools/benchmark.py", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"), "--help"], capture_output=True,
                             text=True, check=True)
     assert "transfer" in result.stdout
 

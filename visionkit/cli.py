@@ -39,12 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         print(f"visionkit: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    from visionkit.runtime import tune_allocator
+
+    tune_allocator()
     module = importlib.import_module(COMMANDS[argv[0]][0])
     try:
         return int(module.main(argv[1:]) or 0)
     except VisionkitError as err:
         print(f"visionkit {argv[0]}: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

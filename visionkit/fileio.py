@@ -11,12 +11,20 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _default_mode() -> int:
+    """Permissions a plain `open()` would give a new file (0666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside `path`; on success fsync it and rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, _default_mode())
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -35,6 +43,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], Any]) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
+    os.chmod(tmp, _default_mode())
     try:
         write(tmp)
         with open(tmp, "rb+") as f:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from visionkit.data.synthetic import make_shapes_classification
 from visionkit.errors import ConfigError
 from visionkit.inference.classification import load_classifier
 
+CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "classify" / "resnet18_finetune.yaml")
 FAST = ["--model.backbone", "resnet18", "--data.image_size", "32", "--data.batch_size", "16",
         "--data.num_workers", "0", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", "--trainer.log_every_n_steps", "1"]
@@ -23,7 +25,7 @@ def shapes(tmp_path_factory):
 
 
 def fit(root, out, *extra):
-    args = ["classify", "fit", "--config", "configs/classify/resnet18_finetune.yaml",
+    args = ["classify", "fit", "--config", CONFIG,
             "--data.root", str(root), "--trainer.default_root_dir", str(out), *FAST, *extra]
     assert main(args) == 0
     return out / "version_0"
@@ -85,3 +87,35 @@ def test_predict_rejects_non_classification_checkpoint(tmp_path):
     torch.save({"state_dict": {}, "visionkit": {"task": "detection"}}, bogus)
     with pytest.raises(ConfigError, match="not a classification checkpoint"):
         load_classifier(bogus)
+
+
+def bad_folder(root):
+    make_shapes_classification(root, n_train=4, n_val=2, size=32, seed=1)
+    (root / "train" / "circle" / "corrupt.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    (root / "train" / "hexagon").mkdir()
+    from PIL import Image
+
+    Image.new("L", (40, 30), 128).save(root / "train" / "square" / "gray.png")
+    return root
+
+
+def test_bad_folder_stops_with_the_culprit_named(tmp_path, capsys):
+    root = bad_folder(tmp_path / "data")
+    args = ["classify", "fit", "--config", CONFIG, "--data.root", str(root),
+            "--trainer.default_root_dir", str(tmp_path / "run"), *FAST, "--trainer.max_epochs", "1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "hexagon: class folder has no image files" in err
+    (root / "train" / "hexagon").rmdir()
+    assert main(args) == 1
+    assert "corrupt.jpg" in capsys.readouterr().err
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
+
+
+def test_skip_invalid_trains_and_reports(tmp_path):
+    root = bad_folder(tmp_path / "data")
+    run = fit(root, tmp_path / "run", "--trainer.max_epochs", "1", "--data.skip_invalid", "true")
+    report = (run / "skipped_files.txt").read_text()
+    assert "corrupt.jpg" in report and "hexagon" in report
+    assert load_classifier(run / "checkpoints" / "last.ckpt").classes == ["circle", "square",
+                                                                          "triangle"]

@@ -50,7 +50,8 @@ def scan_image_folder(root: str | os.PathLike, classes: Sequence[str] | None = N
         raise DatasetError(f"{root}: image folder not found")
     found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if classes is not None:
-        extra = sorted(set(found) - set(classes))
+        extra = sorted(name for name in set(found) - set(classes)
+                       if any(is_image_file(f) for f in _walk_files(root / name)))
         if extra:
             raise DatasetError(f"{root}: class folders {extra} are not among the training "
                                f"classes {list(classes)}")

@@ -13,7 +13,11 @@ from visionkit.models import inception, resnet, vgg
 from visionkit.models.backbone import Backbone, BackboneSpec, build_backbone
 from visionkit.models.heads import ClassifierHead
 from visionkit.models.transfer import frozen_modules
-from visionkit.models.weights import fetch_url_weights, load_state_dict_file, torchvision_weights_url
+from visionkit.models.weights import (
+    fetch_url_weights,
+    load_state_dict_file,
+    torchvision_weights_url,
+)
 
 BACKBONES: dict[str, BackboneSpec] = {**vgg.BACKBONES, **inception.BACKBONES, **resnet.BACKBONES}
 

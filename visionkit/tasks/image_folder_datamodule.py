@@ -58,10 +58,10 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.skip_invalid = skip_invalid
         self.crop_fraction = crop_fraction
         self.mean, self.std = mean, std
-        base = self._train_root()
-        self.classes: list[str] = scan_image_folder(base, skip_invalid=skip_invalid,
-                                                    verify=False).classes
-        self.skipped: list[tuple[str, str]] = []
+        classes_scan = scan_image_folder(self._train_root(), skip_invalid=skip_invalid, verify=False)
+        self.classes: list[str] = classes_scan.classes
+        self._empty_classes = classes_scan.skipped  # class folders left out (skip_invalid)
+        self.skipped: list[tuple[str, str]] = list(self._empty_classes)
         self.train_set: ImageFolderDataset | None = None
         self.val_set: ImageFolderDataset | None = None
 
@@ -90,7 +90,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         """Scan and verify the files, split if needed, and build the datasets."""
         train_index = scan_image_folder(self._train_root(), self.classes,
                                         skip_invalid=self.skip_invalid)
-        skipped = list(train_index.skipped)
+        skipped = [*self._empty_classes, *train_index.skipped]
         if self._has_split_dirs():
             val_index = scan_image_folder(Path(self.root) / self.hparams.val_dir, self.classes,
                                           skip_invalid=self.skip_invalid)
