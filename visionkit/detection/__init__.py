@@ -1,0 +1,14 @@
+"""Detectors as plain nn.Modules: Faster R-CNN from `visionkit.ops` blocks, one file per stage.
+
+- `transform`: normalise, resize, batch; map boxes back to the input images
+- `backbones`, `fpn`: feature extractors (ResNet/MobileNetV3 + FPN, single-level VGG)
+- `rpn`: RPN head and proposals; `roi_heads`: box head, predictor, sampling, post-processing
+- `faster_rcnn`: the assembled model; `builders`: `create_detector` by name, weights
+
+Labels are contiguous ``1..K`` with ``0`` the background, so ``num_classes = K + 1``.
+"""
+
+from visionkit.detection.builders import create_detector, detector_options, list_detectors
+from visionkit.detection.faster_rcnn import FasterRCNN
+
+__all__ = ["FasterRCNN", "create_detector", "detector_options", "list_detectors"]

@@ -1,0 +1,247 @@
+"""`create_detector`: Faster R-CNN models by name, with torchvision's option names and weights.
+
+Names: ``fasterrcnn_resnet50_fpn`` and ``fasterrcnn_mobilenet_v3_large_fpn`` (torchvision's
+architectures; their COCO state dicts load), ``fasterrcnn_resnet18_fpn`` and
+``fasterrcnn_vgg16`` (single stride-16 level, the original paper's layout) for small data.
+
+Weights: ``pretrained="coco"`` takes torchvision's COCO file (``weights/``, $VISIONKIT_WEIGHTS
+and TORCH_HOME are searched before any download; ``VISIONKIT_OFFLINE=1`` never downloads),
+``pretrained=PATH`` a torchvision Faster R-CNN state dict or a visionkit detection checkpoint.
+When ``num_classes`` differs from the file's, only the box predictor starts fresh (the usual
+fine-tuning recipe). ``pretrained_backbone="imagenet"|PATH`` loads classification weights into
+the backbone only. A request that cannot be met raises `WeightsError`, never a random init.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from visionkit.detection.backbones import (
+    FrozenBatchNorm2d,
+    load_classification_weights,
+    mobilenet_fpn_backbone,
+    resnet_fpn_backbone,
+    single_level_backbone,
+)
+from visionkit.detection.faster_rcnn import FasterRCNN
+from visionkit.detection.roi_heads import RoIPool
+from visionkit.errors import ConfigError, WeightsError
+from visionkit.models.weights import fetch_url_weights, load_state_dict_file, torchvision_weights_url
+from visionkit.ops import AnchorGenerator
+
+PREDICTOR = "roi_heads.box_predictor."
+# Options create_detector handles itself; every other option is a FasterRCNN keyword argument.
+BUILDER_OPTIONS = ("anchor_sizes", "aspect_ratios", "returned_layers", "fpn_channels", "roi_pool")
+_MODULE_ARGS = ("anchor_generator", "rpn_head", "box_roi_pool", "box_head", "box_predictor")
+# Layout of torchvision files saved before its RPNHead/FPN got nested conv blocks (the COCO files).
+_LEGACY_KEYS = (
+    (re.compile(r"^rpn\.head\.conv\.(weight|bias)$"), r"rpn.head.conv.0.0.\1"),
+    (re.compile(r"^backbone\.fpn\.(inner|layer)_blocks\.(\d+)\.(weight|bias)$"),
+     r"backbone.fpn.\1_blocks.\2.0.\3"),
+)
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """How to build one named detector."""
+
+    family: str  # "resnet_fpn", "mobilenet_fpn" or "single_level"
+    arch: str  # torchvision classification architecture of the backbone
+    max_trainable: int  # backbone stages that can train
+    coco_weights: str | None = None  # torchvision detection model whose COCO weights fit
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classification_prefix(self) -> str:
+        """Prefix of the backbone body's keys in the classification state dict."""
+        return "" if self.family == "resnet_fpn" else "features."
+
+
+DETECTORS: dict[str, DetectorSpec] = {
+    "fasterrcnn_resnet50_fpn": DetectorSpec("resnet_fpn", "resnet50", 5, "fasterrcnn_resnet50_fpn"),
+    "fasterrcnn_resnet18_fpn": DetectorSpec("resnet_fpn", "resnet18", 5),
+    "fasterrcnn_mobilenet_v3_large_fpn": DetectorSpec(
+        "mobilenet_fpn", "mobilenet_v3_large", 6, "fasterrcnn_mobilenet_v3_large_fpn",
+        defaults={"rpn_score_thresh": 0.05}),
+    "fasterrcnn_vgg16": DetectorSpec("single_level", "vgg16", 5),
+}
+
+
+def list_detectors() -> list[str]:
+    """Names accepted by `create_detector`, sorted."""
+    return sorted(DETECTORS)
+
+
+def detector_options() -> list[str]:
+    """Every keyword option `create_detector` accepts besides the weights."""
+    params = inspect.signature(FasterRCNN.__init__).parameters
+    model_options = [n for n, p in params.items()
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in _MODULE_ARGS]
+    return sorted([*model_options, *BUILDER_OPTIONS, "trainable_backbone_layers", "frozen_bn"])
+
+
+def create_detector(
+    name: str,
+    num_classes: int,
+    *,
+    pretrained: str | os.PathLike | None = None,
+    pretrained_backbone: str | os.PathLike | None = None,
+    trainable_backbone_layers: int | None = None,
+    frozen_bn: bool | None = None,
+    **options: Any,
+) -> FasterRCNN:
+    """Build detector ``name`` for ``num_classes = K + 1`` classes (K objects + background 0).
+
+    ``pretrained``: None, "coco" or a path (see the module docstring); ``pretrained_backbone``:
+    None, "imagenet" or a path to classification weights. ``trainable_backbone_layers``: backbone
+    stages that train, counted from the top (default 3 with pretrained weights, else all).
+    ``frozen_bn``: BatchNorm with fixed statistics in the backbone (default: on with pretrained
+    weights, off from scratch, as torchvision). Other options: torchvision's names
+    (``min_size``, ``max_size``, ``rpn_pre_nms_top_n_test``, ``rpn_post_nms_top_n_test``,
+    ``rpn_nms_thresh``, ``rpn_score_thresh``, ``box_score_thresh``, ``box_nms_thresh``,
+    ``box_detections_per_img``, ...; `detector_options()` lists all) plus ``anchor_sizes``,
+    ``aspect_ratios``, ``returned_layers``, ``fpn_channels``, ``representation_size`` and
+    ``roi_pool`` ("align" or, single-level only, "pool").
+    """
+    if name not in DETECTORS:
+        raise ConfigError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
+    if num_classes < 2:
+        raise ConfigError(f"num_classes counts the background: K classes need K + 1, got {num_classes}")
+    if pretrained is not None and pretrained_backbone is not None:
+        raise ConfigError("pass pretrained (whole detector) or pretrained_backbone, not both")
+    unknown = sorted(set(options) - set(detector_options()))
+    if unknown:
+        raise ConfigError(f"unknown detector options {unknown}; known: {', '.join(detector_options())}")
+    spec = DETECTORS[name]
+    weighted = pretrained is not None or pretrained_backbone is not None
+    trainable = spec.max_trainable if trainable_backbone_layers is None and not weighted else (
+        3 if trainable_backbone_layers is None else trainable_backbone_layers)
+    frozen = weighted if frozen_bn is None else frozen_bn
+    options = {**spec.defaults, **options}
+
+    backbone = _build_backbone(spec, trainable, frozen, options)
+    if pretrained_backbone is not None:
+        state, source = _classification_weights(spec.arch, pretrained_backbone)
+        load_classification_weights(backbone.body, state, spec.classification_prefix, source)
+    model_options = {k: v for k, v in options.items() if k not in BUILDER_OPTIONS}
+    model = FasterRCNN(backbone, num_classes, anchor_generator=_anchors(spec, options),
+                       box_roi_pool=_roi_pool(spec, backbone, options), **model_options)
+    if pretrained is not None:
+        state, source = _detector_weights(name, spec, pretrained)
+        load_detector_weights(model, state, source)
+    model.config = {"name": name, "num_classes": num_classes, "trainable_backbone_layers": trainable,
+                    "frozen_bn": frozen, **options}
+    return model
+
+
+def _build_backbone(spec: DetectorSpec, trainable: int, frozen: bool, options: dict) -> nn.Module:
+    norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d if frozen else nn.BatchNorm2d
+    fpn_args = {k: options[k] for k in ("returned_layers",) if options.get(k) is not None}
+    if "fpn_channels" in options:
+        fpn_args["out_channels"] = int(options["fpn_channels"])
+    if spec.family == "resnet_fpn":
+        return resnet_fpn_backbone(spec.arch, norm_layer, trainable, **fpn_args)
+    if spec.family == "mobilenet_fpn":
+        return mobilenet_fpn_backbone(spec.arch, norm_layer, trainable, **fpn_args)
+    if fpn_args:
+        raise ConfigError(f"{spec.arch} has a single feature level: no returned_layers/fpn_channels")
+    return single_level_backbone(spec.arch, trainable)
+
+
+def _anchors(spec: DetectorSpec, options: Mapping[str, Any]) -> AnchorGenerator:
+    """Anchors from the options, or the family's: 8x the stride per FPN level, 128–512 single."""
+    ratios = options.get("aspect_ratios") or (0.5, 1.0, 2.0)
+    sizes = options.get("anchor_sizes")
+    if sizes is None:
+        if spec.family == "single_level":
+            sizes = ((128, 256, 512),)
+        elif spec.family == "resnet_fpn":
+            strides = [2 ** (k + 1) for k in options.get("returned_layers") or (1, 2, 3, 4)]
+            sizes = tuple((8 * s,) for s in [*strides, 2 * strides[-1]])
+        else:
+            levels = len(options.get("returned_layers") or (0, 1)) + 1
+            sizes = ((32, 64, 128, 256, 512),) * levels
+    return AnchorGenerator(_tuples(sizes), _tuples(ratios))
+
+
+def _tuples(values: Sequence) -> tuple:
+    return tuple(_tuples(v) if isinstance(v, Sequence) else v for v in values)
+
+
+def _roi_pool(spec: DetectorSpec, backbone: nn.Module, options: Mapping[str, Any]) -> nn.Module | None:
+    kind = options.get("roi_pool", "align")
+    if kind == "align":
+        return None  # FasterRCNN's default MultiScaleRoIAlign over the backbone's levels
+    if kind == "pool" and spec.family == "single_level":
+        return RoIPool("0", 7)
+    raise ConfigError(f"roi_pool must be 'align' or, for single-level backbones, 'pool'; got {kind!r}")
+
+
+def _classification_weights(arch: str, pretrained: str | os.PathLike) -> tuple[dict, str]:
+    if str(pretrained) == "imagenet":
+        url = torchvision_weights_url(arch, "IMAGENET1K_V1")
+        return fetch_url_weights(url, f"ImageNet {arch}"), url
+    return load_state_dict_file(_existing(pretrained, "'imagenet'")), str(pretrained)
+
+
+def _detector_weights(name: str, spec: DetectorSpec, pretrained: str | os.PathLike) -> tuple[dict, str]:
+    if str(pretrained) == "coco":
+        if spec.coco_weights is None:
+            with_coco = [n for n, s in DETECTORS.items() if s.coco_weights]
+            raise WeightsError(f"no COCO weights exist for {name}; detectors with COCO weights: "
+                               f"{', '.join(with_coco)} (or pass pretrained_backbone)")
+        url = torchvision_weights_url(spec.coco_weights, "COCO_V1")
+        return fetch_url_weights(url, f"COCO {name}"), url
+    return load_state_dict_file(_existing(pretrained, "'coco'")), str(pretrained)
+
+
+def _existing(path: str | os.PathLike, keyword: str) -> Path:
+    if not Path(path).is_file():
+        raise WeightsError(f"pretrained={str(path)!r} is neither {keyword} nor an existing file")
+    return Path(path)
+
+
+def torchvision_layout(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Keys in our (= current torchvision) layout: checkpoint ``model.`` prefix and legacy names fixed."""
+    if state and all(k.startswith("model.") for k in state):
+        state = {k[len("model."):]: v for k, v in state.items()}
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in _LEGACY_KEYS:
+            key = pattern.sub(replacement, key)
+        out[key] = value
+    return out
+
+
+def load_detector_weights(model: FasterRCNN, state: Mapping[str, Tensor], source: str) -> None:
+    """Load a Faster R-CNN state dict; a predictor of another class count is left at its init."""
+    state = torchvision_layout(state)
+    own = model.state_dict()
+    fresh = {k for k, v in state.items()
+             if k.startswith(PREDICTOR) and k in own and v.shape != own[k].shape}
+    state = {k: v for k, v in state.items() if k not in fresh}
+    optional = "num_batches_tracked"  # present for BatchNorm, absent for frozen BatchNorm
+    missing = sorted(k for k in own if k not in state and k not in fresh and not k.endswith(optional))
+    unexpected = sorted(k for k in state if k not in own and not k.endswith(optional))
+    wrong = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
+    if missing or unexpected or wrong:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} missing keys, e.g. {missing[:4]}")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected keys, e.g. {unexpected[:4]}")
+        if wrong:
+            problems.append(f"shape mismatch at {wrong[0]!r}: file {tuple(state[wrong[0]].shape)}, "
+                            f"model {tuple(own[wrong[0]].shape)} ({len(wrong)} keys)")
+        raise WeightsError(f"{source}: weights do not fit this detector: " + "; ".join(problems))
+    with torch.no_grad():
+        model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

@@ -1,0 +1,150 @@
+"""Fast R-CNN RoI heads: pool each proposal, two FC layers, class scores + class-specific deltas.
+
+Training: ground-truth boxes join the proposals, each proposal is matched to a ground truth
+(IoU >= ``fg_iou_thresh`` object, < ``bg_iou_thresh`` background), ``batch_size_per_image``
+are sampled with ``positive_fraction`` positives, and `fastrcnn_loss` gives
+``loss_classifier`` and ``loss_box_reg``. Inference: `postprocess_detections` (softmax scores,
+decoded and clipped boxes, score threshold, per-class NMS, top ``detections_per_img``).
+Labels: ``0`` background, ``1..K`` classes, ``num_classes = K + 1``. Parameter names follow
+torchvision (``box_head.fc6``, ``box_predictor.cls_score``...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from visionkit.ops import (
+    BalancedPositiveNegativeSampler,
+    BoxCoder,
+    Matcher,
+    box_iou,
+    fastrcnn_loss,
+    infer_scale,
+    postprocess_detections,
+    roi_pool,
+)
+
+
+class RoIPool(nn.Module):
+    """Fast R-CNN RoIPool (max over bins) on one feature map; the scale is inferred per call."""
+
+    def __init__(self, featmap_name: str, output_size: int) -> None:
+        super().__init__()
+        self.featmap_name = featmap_name
+        self.output_size = (output_size, output_size)
+
+    def forward(self, features: Mapping[str, Tensor], boxes: Sequence[Tensor],
+                image_sizes: Sequence[tuple[int, int]]) -> Tensor:
+        """Pooled ``[sum K_i, C, out, out]`` features of every image's boxes."""
+        feature = features[self.featmap_name]
+        largest = (max(s[0] for s in image_sizes), max(s[1] for s in image_sizes))
+        return roi_pool(feature, list(boxes), self.output_size, infer_scale(feature, largest))
+
+
+class TwoMLPHead(nn.Module):
+    """Flatten, then fc6 + ReLU, fc7 + ReLU."""
+
+    def __init__(self, in_features: int, representation_size: int = 1024) -> None:
+        super().__init__()
+        self.fc6 = nn.Linear(in_features, representation_size)
+        self.fc7 = nn.Linear(representation_size, representation_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[R, representation_size]`` features of pooled RoIs ``[R, C, h, w]``."""
+        return F.relu(self.fc7(F.relu(self.fc6(x.flatten(1)))))
+
+
+class FastRCNNPredictor(nn.Module):
+    """Class logits ``[R, num_classes]`` and deltas ``[R, 4 * num_classes]`` (num_classes = K + 1)."""
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.cls_score = nn.Linear(in_features, num_classes)
+        self.bbox_pred = nn.Linear(in_features, num_classes * 4)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(class logits, class-specific box deltas)."""
+        x = x.flatten(1)
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+class RoIHeads(nn.Module):
+    """Box branch of Faster R-CNN: pooler → box head → predictor, with sampling and losses."""
+
+    def __init__(
+        self,
+        box_roi_pool: nn.Module,
+        box_head: nn.Module,
+        box_predictor: nn.Module,
+        *,
+        fg_iou_thresh: float = 0.5,
+        bg_iou_thresh: float = 0.5,
+        batch_size_per_image: int = 512,
+        positive_fraction: float = 0.25,
+        bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+        score_thresh: float = 0.05,
+        nms_thresh: float = 0.5,
+        detections_per_img: int = 100,
+    ) -> None:
+        super().__init__()
+        self.box_roi_pool = box_roi_pool
+        self.box_head = box_head
+        self.box_predictor = box_predictor
+        self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh)
+        self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
+        self.box_coder = BoxCoder(tuple(bbox_reg_weights))
+        self.score_thresh = score_thresh
+        self.nms_thresh = nms_thresh
+        self.detections_per_img = detections_per_img
+
+    def forward(
+        self,
+        features: Mapping[str, Tensor],
+        proposals: Sequence[Tensor],
+        image_sizes: Sequence[tuple[int, int]],
+        targets: Sequence[Mapping[str, Tensor]] | None = None,
+    ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        """Detections per image (eval) or an empty list and the loss dict (training)."""
+        if self.training:
+            if targets is None:
+                raise ValueError("the RoI heads need targets in training mode")
+            proposals, labels, regression_targets = self.select_training_samples(proposals, targets)
+        logits, deltas = self.box_predictor(self.box_head(
+            self.box_roi_pool(features, proposals, image_sizes)))
+        if self.training:
+            loss_classifier, loss_box = fastrcnn_loss(logits, deltas, labels, regression_targets)
+            return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box}
+        boxes, scores, labels = postprocess_detections(
+            logits, deltas, proposals, image_sizes, box_coder=self.box_coder,
+            score_thresh=self.score_thresh, nms_thresh=self.nms_thresh,
+            detections_per_img=self.detections_per_img)
+        return [{"boxes": b, "labels": lab, "scores": s}
+                for b, s, lab in zip(boxes, scores, labels, strict=True)], {}
+
+    def select_training_samples(
+        self, proposals: Sequence[Tensor], targets: Sequence[Mapping[str, Tensor]]
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """Sampled proposals (ground truth added), their labels and regression targets."""
+        sampled_boxes, sampled_labels, matched_boxes = [], [], []
+        for image_proposals, target in zip(proposals, targets, strict=True):
+            gt = target["boxes"].to(image_proposals.dtype)
+            gt_labels = target["labels"]
+            candidates = torch.cat((image_proposals, gt))
+            idx = self.matcher(box_iou(gt, candidates))
+            labels = gt_labels[idx.clamp(min=0)] if gt.numel() else torch.zeros_like(idx)
+            labels = torch.where(idx == Matcher.BELOW_LOW_THRESHOLD, 0, labels)
+            labels = torch.where(idx == Matcher.BETWEEN_THRESHOLDS, -1, labels)
+            sampled_labels.append(labels)
+            sampled_boxes.append(candidates)
+            matched_boxes.append(gt[idx.clamp(min=0)] if gt.numel() else torch.zeros_like(candidates))
+        pos, neg = self.sampler(sampled_labels)
+        for i, (p, n) in enumerate(zip(pos, neg, strict=True)):
+            keep = torch.where(p | n)[0]
+            sampled_boxes[i], sampled_labels[i] = sampled_boxes[i][keep], sampled_labels[i][keep]
+            matched_boxes[i] = matched_boxes[i][keep]
+        targets_deltas = self.box_coder.encode(matched_boxes, sampled_boxes)
+        return sampled_boxes, sampled_labels, list(targets_deltas)

@@ -1,0 +1,124 @@
+"""The detector's own input transform: normalise, resize, pad into a batch; map boxes back.
+
+Images enter as a list of float ``[3, H, W]`` tensors in 0–1 (any sizes). Each is normalised
+with the backbone's mean/std, resized so its short side is ``min_size`` unless that makes the
+long side exceed ``max_size`` (bilinear, the same arithmetic as torchvision's
+``GeneralizedRCNNTransform``, so results match it), and zero-padded at the bottom/right into one
+``[N, 3, H_pad, W_pad]`` tensor whose sides are multiples of ``size_divisible``. Target boxes
+are scaled with their image; detections are scaled back to the original sizes by `postprocess`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Target = dict[str, Tensor]
+
+
+def resize_boxes(boxes: Tensor, original_size: Sequence[int], new_size: Sequence[int]) -> Tensor:
+    """Scale ``xyxy`` boxes from an image of ``(h, w)`` = ``original_size`` to ``new_size``."""
+    ratio_h, ratio_w = (
+        torch.tensor(new, dtype=torch.float32, device=boxes.device)
+        / torch.tensor(old, dtype=torch.float32, device=boxes.device)
+        for new, old in zip(new_size, original_size, strict=True)
+    )
+    x1, y1, x2, y2 = boxes.unbind(1)
+    return torch.stack((x1 * ratio_w, y1 * ratio_h, x2 * ratio_w, y2 * ratio_h), dim=1)
+
+
+class DetectionTransform(nn.Module):
+    """Normalise, resize (short side ``min_size``, long side at most ``max_size``) and batch.
+
+    ``min_size`` may be a sequence: training then picks one per image at random (multi-scale
+    training), evaluation uses the last. ``fixed_size`` ``(width, height)`` resizes every image
+    to that size instead.
+    """
+
+    def __init__(
+        self,
+        min_size: int | Sequence[int],
+        max_size: int,
+        image_mean: Sequence[float],
+        image_std: Sequence[float],
+        size_divisible: int = 32,
+        fixed_size: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.min_size = tuple(min_size) if isinstance(min_size, Sequence) else (int(min_size),)
+        self.max_size = int(max_size)
+        self.image_mean = [float(m) for m in image_mean]
+        self.image_std = [float(s) for s in image_std]
+        self.size_divisible = int(size_divisible)
+        self.fixed_size = tuple(fixed_size) if fixed_size is not None else None
+
+    def extra_repr(self) -> str:
+        return (f"min_size={self.min_size}, max_size={self.max_size}, mean={self.image_mean}, "
+                f"std={self.image_std}, size_divisible={self.size_divisible}")
+
+    def forward(
+        self, images: Sequence[Tensor], targets: Sequence[Target] | None = None
+    ) -> tuple[Tensor, list[tuple[int, int]], list[Target] | None]:
+        """(padded batch, per-image ``(h, w)`` after resizing, targets with scaled boxes)."""
+        out_images, out_targets = [], [] if targets is not None else None
+        for i, image in enumerate(images):
+            if image.dim() != 3:
+                raise ValueError(f"image {i}: expected a [C, H, W] tensor, got shape "
+                                 f"{list(image.shape)}")
+            if not image.is_floating_point():
+                raise TypeError(f"image {i}: expected floats in [0, 1], got {image.dtype}")
+            resized = self.resize(self.normalize(image))
+            out_images.append(resized)
+            if targets is not None:
+                target = dict(targets[i])
+                target["boxes"] = resize_boxes(target["boxes"], image.shape[-2:], resized.shape[-2:])
+                out_targets.append(target)
+        sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in out_images]
+        return self.batch_images(out_images), sizes, out_targets
+
+    def normalize(self, image: Tensor) -> Tensor:
+        """``(image - mean) / std`` per channel."""
+        mean = torch.as_tensor(self.image_mean, dtype=image.dtype, device=image.device)
+        std = torch.as_tensor(self.image_std, dtype=image.dtype, device=image.device)
+        return (image - mean[:, None, None]) / std[:, None, None]
+
+    def resize(self, image: Tensor) -> Tensor:
+        """Bilinear resize to the target size (random ``min_size`` choice in training)."""
+        if self.fixed_size is not None:
+            width, height = self.fixed_size
+            return F.interpolate(image[None], size=[height, width], mode="bilinear",
+                                 align_corners=False)[0]
+        if self.training and len(self.min_size) > 1:
+            size = self.min_size[int(torch.randint(len(self.min_size), (1,)))]
+        else:
+            size = self.min_size[-1]
+        height, width = image.shape[-2:]
+        scale = min(size / min(height, width), self.max_size / max(height, width))
+        return F.interpolate(image[None], scale_factor=scale, mode="bilinear",
+                             recompute_scale_factor=True, align_corners=False)[0]
+
+    def batch_images(self, images: Sequence[Tensor]) -> Tensor:
+        """Zero-pad images (bottom/right) to a common size divisible by ``size_divisible``."""
+        stride = self.size_divisible
+        height = int(math.ceil(max(img.shape[-2] for img in images) / stride) * stride)
+        width = int(math.ceil(max(img.shape[-1] for img in images) / stride) * stride)
+        channels = max(img.shape[0] for img in images)
+        batch = images[0].new_zeros((len(images), channels, height, width))
+        for img, slot in zip(images, batch, strict=True):
+            slot[: img.shape[0], : img.shape[1], : img.shape[2]].copy_(img)
+        return batch
+
+    def postprocess(
+        self,
+        detections: list[Target],
+        image_sizes: Sequence[tuple[int, int]],
+        original_sizes: Sequence[tuple[int, int]],
+    ) -> list[Target]:
+        """Detections with boxes scaled from the resized to the original image sizes."""
+        for det, size, original in zip(detections, image_sizes, original_sizes, strict=True):
+            det["boxes"] = resize_boxes(det["boxes"], size, original)
+        return detections
