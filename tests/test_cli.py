@@ -30,7 +30,8 @@ def test_console_script_and_tool_wrapper_run():
     result = subprocess.run([sys.executable, "-m", "visionkit.cli", "--help"], capture_output=True,
                             text=True, check=True)
     assert "classify" in result.stdout
-    result = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"), "--help"], capture_output=True,
+    tool = Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"
+    result = subprocess.run([sys.executable, str(tool), "--help"], capture_output=True,
                             text=True, check=True)
     assert "transfer" in result.stdout
 
@@ -40,7 +41,7 @@ def test_missing_checkpoint_is_one_line(tmp_path, capsys):
     img.write_bytes(b"")
     assert main(["classify", "predict", "--ckpt", str(tmp_path / "none.ckpt"), str(img)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "checkpoint not found" in err
+    assert err.count("\n") == 0 and "weights file not found" in err
 
 
 def test_empty_source_folder_is_one_line(tmp_path, capsys):

@@ -19,9 +19,10 @@ from visionkit.data.image_folder import ImageFolderDataset, collate_classificati
 from visionkit.data.sources import expand_image_sources
 from visionkit.data.transforms import classification_eval_transform
 from visionkit.device import auto_device
-from visionkit.errors import ConfigError, WeightsError
+from visionkit.errors import ConfigError
 from visionkit.fileio import atomic_open
 from visionkit.models import ImageClassifier, create_classifier
+from visionkit.models.weights import load_checkpoint_file
 
 
 @dataclass
@@ -40,13 +41,8 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu"
                     ) -> LoadedClassifier:
     """Rebuild the classifier saved by `visionkit classify fit` (tensors only are unpickled)."""
     path = Path(ckpt)
-    if not path.is_file():
-        raise WeightsError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsError(f"{path}: not a readable checkpoint ({err})") from err
-    meta = data.get("visionkit") if isinstance(data, dict) else None
+    data = load_checkpoint_file(path)
+    meta = data.get("visionkit")
     if not meta or meta.get("task") != "classification":
         task = meta.get("task") if meta else "none (not written by visionkit)"
         raise ConfigError(f"{path}: not a classification checkpoint (task: {task})")

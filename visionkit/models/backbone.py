@@ -15,6 +15,7 @@ import torchvision
 from torch import nn
 
 from visionkit.errors import ConfigError, WeightsError
+from visionkit.models.weights import state_dict_mismatch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,28 +79,11 @@ class Backbone(nn.Module):
         final = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
         body = {k: v for k, v in state_dict.items()
                 if not k.startswith((prefix, *self.spec.aux_prefixes))}
-        own = self.net.state_dict()
-        missing = sorted(set(own) - set(body))
-        unexpected = sorted(set(body) - set(own))
-        wrong = sorted(k for k in set(own) & set(body) if own[k].shape != body[k].shape)
-        if missing or unexpected or wrong:
-            problems = []
-            if missing:
-                problems.append(f"missing keys {_few(missing)}")
-            if unexpected:
-                problems.append(f"unexpected keys {_few(unexpected)}")
-            if wrong:
-                k = wrong[0]
-                problems.append(f"shape mismatch at {k!r}: file {tuple(body[k].shape)}, "
-                                f"model {tuple(own[k].shape)} ({len(wrong)} keys)")
-            raise WeightsError(f"{source}: weights do not fit backbone {self.name!r}: "
-                               + "; ".join(problems))
+        problem = state_dict_mismatch(self.net.state_dict(), body)
+        if problem:
+            raise WeightsError(f"{source}: weights do not fit backbone {self.name!r}: {problem}")
         self.net.load_state_dict(body, strict=True)
         return final
-
-
-def _few(keys: list[str], n: int = 4) -> str:
-    return ", ".join(keys[:n]) + (f" … (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
 def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:

@@ -8,6 +8,7 @@ A request that cannot be satisfied raises `WeightsError` — never a silent rand
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -64,8 +65,8 @@ def fetch_url_weights(url: str, what: str) -> dict[str, torch.Tensor]:
                            f"offline? {where}") from err
 
 
-def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load a state dict (or a checkpoint holding one) from a local file, tensors only."""
+def load_checkpoint_file(path: str | os.PathLike) -> dict:
+    """Unpickle a checkpoint or state-dict file with tensors and plain containers only."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
@@ -73,8 +74,38 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({err})") from err
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a checkpoint dict")
+    return obj
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a state dict (or a checkpoint holding one) from a local file, tensors only."""
+    obj = load_checkpoint_file(path)
+    if isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: holds no state dict of tensors")
     return obj
+
+
+def state_dict_mismatch(own: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor],
+                        optional_suffixes: tuple[str, ...] = ()) -> str | None:
+    """What keeps `given` from loading strictly into a model whose state dict is `own`, or None."""
+    missing = sorted(k for k in own if k not in given and not k.endswith(optional_suffixes))
+    unexpected = sorted(k for k in given if k not in own and not k.endswith(optional_suffixes))
+    wrong = sorted(k for k in given if k in own and given[k].shape != own[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"missing keys {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys {_few(unexpected)}")
+    if wrong:
+        k = wrong[0]
+        problems.append(f"shape mismatch at {k!r}: file {tuple(given[k].shape)}, "
+                        f"model {tuple(own[k].shape)} ({len(wrong)} keys)")
+    return "; ".join(problems) or None
+
+
+def _few(keys: list[str], n: int = 4) -> str:
+    return ", ".join(keys[:n]) + (f" … (+{len(keys) - n} more)" if len(keys) > n else "")
