@@ -1,0 +1,70 @@
+"""Bbox-aware albumentations pipelines for detection training; boxes follow every pixel change.
+
+Images are RGB uint8 HWC, boxes ``xyxy`` pixels (albumentations' ``pascal_voc``). Boxes that a
+crop leaves less than ``min_visibility`` of their area are dropped with their labels. The
+resize/normalisation the detector needs is not here: it lives in the model's own transform, so
+evaluation images go through no pipeline at all and keep their original coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import albumentations as A
+import numpy as np
+
+CROPS = ("none", "bbox_safe", "random_resized")
+
+
+def detection_train_transform(
+    *,
+    hflip: float = 0.5,
+    color_jitter: float = 0.2,
+    crop: Literal["none", "bbox_safe", "random_resized"] = "none",
+    crop_size: int = 512,
+    crop_scale: tuple[float, float] = (0.3, 1.0),
+    crop_prob: float = 0.5,
+    max_size: int | None = None,
+    min_visibility: float = 0.3,
+    seed: int | None = None,
+) -> A.Compose:
+    """[LongestMaxSize] → [crop] → HorizontalFlip → ColorJitter, with boxes kept consistent.
+
+    crop: "bbox_safe" (RandomSizedBBoxSafeCrop: every box stays), "random_resized"
+    (RandomResizedCrop with ``crop_scale``; boxes may be cut or dropped) or "none"; both crops
+    output ``crop_size`` squares and apply with probability ``crop_prob``. max_size: shrink
+    larger images first (faster decoding-bound loading; the model resizes anyway).
+    """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+    steps: list = []
+    if max_size:
+        steps.append(A.LongestMaxSize(max_size=max_size))
+    if crop == "bbox_safe":
+        steps.append(A.RandomSizedBBoxSafeCrop(height=crop_size, width=crop_size, p=crop_prob))
+    elif crop == "random_resized":
+        steps.append(A.RandomResizedCrop(size=(crop_size, crop_size), scale=tuple(crop_scale),
+                                         p=crop_prob))
+    if hflip > 0:
+        steps.append(A.HorizontalFlip(p=hflip))
+    if color_jitter > 0:
+        steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter,
+                                   saturation=color_jitter, hue=0.0, p=0.8))
+    bbox_params = A.BboxParams(format="pascal_voc", label_fields=["labels", "iscrowd"],
+                               min_visibility=min_visibility, clip=True, filter_invalid_bboxes=True)
+    return A.Compose(steps, bbox_params=bbox_params, seed=seed)
+
+
+def apply_detection_transform(transform: A.Compose, image: np.ndarray, target: dict[str, Any]
+                              ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Run ``transform`` on an image and its target (boxes, labels, iscrowd; area recomputed)."""
+    out = transform(image=image, bboxes=np.asarray(target["boxes"], np.float32).reshape(-1, 4),
+                    labels=np.asarray(target["labels"], np.int64),
+                    iscrowd=np.asarray(target["iscrowd"], np.int64))
+    boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
+    return out["image"], {
+        "boxes": boxes,
+        "labels": np.asarray(out["labels"], np.int64),
+        "iscrowd": np.asarray(out["iscrowd"], np.int64),
+        "area": (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
+    }

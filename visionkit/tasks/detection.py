@@ -1,0 +1,171 @@
+"""DetectionTask: Lightning training of a visionkit Faster R-CNN, with COCO mAP validation."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from visionkit.detection import create_detector
+from visionkit.evaluation import DetectionEvaluator
+from visionkit.models import parameter_groups
+from visionkit.tasks.callbacks import SkippedFilesReport
+from visionkit.tasks.optim import build_optimizer, build_scheduler
+
+METRICS = {"map": "AP", "map50": "AP50", "map75": "AP75"}
+
+
+def warmup_multistep(warmup_steps: int, milestones: Sequence[int], gamma: float,
+                     warmup_factor: float = 0.001) -> Callable[[int], float]:
+    """LR factor per step: linear warmup from ``warmup_factor``, then × gamma at each milestone."""
+
+    def factor(step: int) -> float:
+        warm = 1.0 if step >= warmup_steps else warmup_factor + (1 - warmup_factor) * step / warmup_steps
+        return warm * gamma ** bisect_right(list(milestones), step)
+
+    return factor
+
+
+class DetectionTask(L.LightningModule):
+    """Train detector ``name`` (see `visionkit.detection.list_detectors`) on COCO-format data.
+
+    Args:
+        name, pretrained, pretrained_backbone, options: `create_detector` arguments; ``options``
+            holds its keyword options (torchvision names: min_size, max_size, box_score_thresh,
+            trainable_backbone_layers, anchor_sizes...).
+        num_classes: K categories + 1 (background); filled from the data module.
+        optimizer: "sgd" (momentum) or "adamw"; weight decay skips biases and norm layers.
+        scheduler: "step" (× gamma at each epoch in ``step_epochs``), "cosine" or "none"; "step"
+            and "cosine" start with ``warmup_epochs`` of linear warmup.
+        class_names, category_ids: names and COCO category ids of labels 1..K (from the data
+            module); mAP is reported per original category id and saved in checkpoints.
+        eval_backend: "fast" (exact, pycocotools' numbers) or "pycocotools".
+    """
+
+    def __init__(
+        self,
+        name: str = "fasterrcnn_resnet18_fpn",
+        num_classes: int = 2,
+        pretrained: str | None = None,
+        pretrained_backbone: str | None = None,
+        options: dict[str, Any] | None = None,
+        optimizer: Literal["sgd", "adamw"] = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        scheduler: Literal["none", "step", "cosine"] = "step",
+        warmup_epochs: float = 1.0,
+        step_epochs: list[int] | None = None,
+        gamma: float = 0.1,
+        class_names: list[str] | None = None,
+        category_ids: list[int] | None = None,
+        eval_backend: Literal["fast", "pycocotools"] = "fast",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = create_detector(name, num_classes, pretrained=pretrained,
+                                     pretrained_backbone=pretrained_backbone, **(options or {}))
+        labels = range(1, num_classes)
+        ids = list(category_ids) if category_ids else list(labels)
+        names = list(class_names) if class_names else [str(i) for i in ids]
+        self.evaluator = DetectionEvaluator(dict(zip(labels, ids, strict=True)),
+                                            dict(zip(ids, names, strict=True)), backend=eval_backend)
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """Detections of 0–1 float images (eval mode)."""
+        return self.model(images)
+
+    def training_step(self, batch: tuple[list, list], batch_idx: int) -> torch.Tensor:
+        """Sum of the four Faster R-CNN losses."""
+        images, targets = batch
+        losses = self.model(images, targets)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            values = {k: float(v) for k, v in losses.items()}
+            raise FloatingPointError(f"loss is {float(loss)} at step {self.global_step} ({values}); "
+                                     f"lower the lr or lengthen the warmup")
+        size = len(images)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
+        for key, value in losses.items():
+            self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=size)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True,
+                 batch_size=size)
+        return loss
+
+    def _eval_step(self, batch: tuple[list, list]) -> None:
+        images, targets = batch
+        self.evaluator.update(self.model(images), targets)
+
+    def validation_step(self, batch: tuple[list, list], batch_idx: int) -> None:  # noqa: D102
+        self._eval_step(batch)
+
+    def test_step(self, batch: tuple[list, list], batch_idx: int) -> None:  # noqa: D102
+        self._eval_step(batch)
+
+    def on_validation_epoch_start(self) -> None:  # noqa: D102
+        self.evaluator.reset()
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def _log_map(self, prefix: str) -> None:
+        if self.trainer.sanity_checking:
+            return
+        stats = self.evaluator.compute().stats
+        for key, stat in METRICS.items():
+            value = stats[stat]
+            self.log(f"{prefix}_{key}", value if value >= 0 else math.nan, prog_bar=key == "map")
+
+    def on_validation_epoch_end(self) -> None:  # noqa: D102
+        self._log_map("val")
+
+    def on_test_epoch_end(self) -> None:  # noqa: D102
+        self._log_map("test")
+
+    def configure_optimizers(self):  # noqa: D102
+        hp = self.hparams
+        groups = parameter_groups([[self.model]], hp.lr, hp.weight_decay)
+        optimizer = build_optimizer(groups, hp.optimizer, hp.lr, hp.momentum)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        warmup = int(round(hp.warmup_epochs * per_epoch))
+        if hp.scheduler == "step":
+            milestones = [e * per_epoch for e in (hp.step_epochs or [])]
+            factor = warmup_multistep(warmup, milestones, hp.gamma)
+            scheduler = {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
+                         "interval": "step"}
+        else:
+            scheduler = build_scheduler(optimizer, hp.scheduler, total_steps=total,
+                                        steps_per_epoch=per_epoch, warmup_epochs=hp.warmup_epochs)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Best (val_map) and last checkpoints; the report of invalid records left out."""
+        return [
+            ModelCheckpoint(monitor="val_map", mode="max", filename="best",
+                            enable_version_counter=False),
+            # Lightning 2.6 writes save_last only in improving epochs: a checkpoint of its own.
+            ModelCheckpoint(monitor=None, filename="last", enable_version_counter=False),
+            SkippedFilesReport(),
+        ]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store what inference needs: the model's builder arguments, classes and category ids."""
+        hp = self.hparams
+        transform = self.model.transform
+        checkpoint["visionkit"] = {
+            "task": "detection",
+            "model": dict(self.model.config),
+            "classes": list(hp.class_names or []),
+            "category_ids": list(hp.category_ids or range(1, hp.num_classes)),
+            "min_size": list(transform.min_size),
+            "max_size": transform.max_size,
+            "mean": list(transform.image_mean),
+            "std": list(transform.image_std),
+        }

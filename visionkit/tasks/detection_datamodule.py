@@ -1,0 +1,109 @@
+"""LightningDataModule over COCO instances JSON files and one image root, for detectors."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from visionkit.data.coco_detection import CocoDetection, collate_detection, read_categories
+from visionkit.data.detection_transforms import apply_detection_transform, detection_train_transform
+
+
+class DetectionDataModule(L.LightningDataModule):
+    """Train/val(/test) COCO files; labels ``1..K`` follow the training file's categories.
+
+    Args:
+        train_json, val_json: COCO instances files; test_json: for ``test`` (default val_json).
+        image_root: folder the files' ``file_name`` entries are relative to.
+        on_invalid: "warn" (drop or clip invalid records per the `CocoDetection` policy, list
+            them in the run's ``skipped_files.txt``) or "error" (stop naming them).
+        hflip, color_jitter, crop, crop_size, crop_scale, crop_prob, max_size: training
+            augmentation (`visionkit.data.detection_transforms.detection_train_transform`).
+            Validation and test images are not transformed: the model resizes them itself and
+            boxes stay in the original pixels.
+    """
+
+    def __init__(
+        self,
+        train_json: str,
+        val_json: str,
+        image_root: str,
+        test_json: str | None = None,
+        batch_size: int = 4,
+        num_workers: int = 2,
+        on_invalid: Literal["warn", "error"] = "warn",
+        hflip: float = 0.5,
+        color_jitter: float = 0.2,
+        crop: Literal["none", "bbox_safe", "random_resized"] = "none",
+        crop_size: int = 512,
+        crop_scale: tuple[float, float] = (0.3, 1.0),
+        crop_prob: float = 0.5,
+        max_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.categories = read_categories(train_json)
+        self.train_set: CocoDetection | None = None
+        self.val_set: CocoDetection | None = None
+        self.test_set: CocoDetection | None = None
+        self.skipped: list[tuple[str, str]] = []
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names of labels 1..K (categories by increasing id)."""
+        return [self.categories[c] for c in self.category_ids]
+
+    @property
+    def category_ids(self) -> list[int]:
+        """COCO category id of each label 1..K."""
+        return sorted(self.categories)
+
+    @property
+    def num_classes(self) -> int:
+        """Detector classes: K categories + background."""
+        return len(self.categories) + 1
+
+    def _dataset(self, path: str, train: bool) -> CocoDetection:
+        hp = self.hparams
+        transform = None
+        if train:
+            pipeline = detection_train_transform(
+                hflip=hp.hflip, color_jitter=hp.color_jitter, crop=hp.crop, crop_size=hp.crop_size,
+                crop_scale=tuple(hp.crop_scale), crop_prob=hp.crop_prob, max_size=hp.max_size,
+                seed=torch.initial_seed() % 2**32)
+            transform = partial(apply_detection_transform, pipeline)
+        dataset = CocoDetection(path, hp.image_root, transform, on_invalid=hp.on_invalid,
+                                categories=self.categories)
+        self.skipped += [(f"{path}: {issue.record}", f"{issue.problem} -> {issue.action}")
+                         for issue in dataset.issues]
+        return dataset
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the JSON files needed by ``stage`` (validating every record)."""
+        hp = self.hparams
+        if stage in (None, "fit") and self.train_set is None:
+            self.train_set = self._dataset(hp.train_json, train=True)
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            self.val_set = self._dataset(hp.val_json, train=False)
+        if stage in (None, "test") and self.test_set is None:
+            self.test_set = self._dataset(hp.test_json or hp.val_json, train=False)
+
+    def _loader(self, dataset: CocoDetection, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle,
+                          num_workers=self.hparams.num_workers, collate_fn=collate_detection,
+                          persistent_workers=self.hparams.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+    def train_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader(self.test_set, shuffle=False)
+
