@@ -7,4 +7,5 @@ BENCHMARKS: dict[str, str] = {
     "transfer": "visionkit.benchmarks.transfer",
     "ops": "visionkit.benchmarks.ops",
     "coco-eval": "visionkit.benchmarks.coco_eval",
+    "faster-rcnn": "visionkit.benchmarks.detection",
 }
