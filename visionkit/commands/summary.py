@@ -1,0 +1,50 @@
+"""`visionkit summary MODEL_OR_CKPT`: per-layer shapes, parameters, MACs, memory, receptive field."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+FORMATS = ("table", "json", "csv")
+
+
+def main(argv: list[str]) -> int:
+    """Print (or write) the layer summary of a backbone or classification checkpoint."""
+    parser = argparse.ArgumentParser(
+        prog="visionkit summary",
+        description="Per layer: output shape, parameters, multiply-accumulates, fp32 output memory "
+                    "and receptive field (size / jump / start in input pixels), with totals.")
+    parser.add_argument("model", metavar="MODEL_OR_CKPT",
+                        help="backbone name (e.g. resnet18, built with 1000 classes) or a "
+                             "classification checkpoint")
+    parser.add_argument("--input", default=None, metavar="CxHxW",
+                        help="input shape (default: the model's input size, e.g. 3x224x224)")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--out", default=None, help="write the table/JSON/CSV to this file")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="also draw per-layer params, MACs, memory and receptive field")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from visionkit.explain.sources import model_for_summary, parse_shape
+    from visionkit.explain.summary import layer_summary
+    from visionkit.explain.summary_format import format_csv, format_json, format_table
+    from visionkit.fileio import atomic_open
+
+    model, default_shape = model_for_summary(args.model)
+    shape = parse_shape(args.input) if args.input else default_shape
+    summary = layer_summary(model, torch.zeros(1, *shape), spatial_dims=len(shape) - 1)
+    text = {"table": format_table, "json": format_json, "csv": format_csv}[args.format](summary)
+    if args.out:
+        with atomic_open(args.out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        print(f"summary written to {args.out}")
+    else:
+        print(text)
+    if args.plot:
+        from visionkit.explain.summary_plot import plot_summary
+
+        plot_summary(summary, args.plot, title=Path(args.model).name)
+        print(f"plot written to {args.plot}")
+    return 0
