@@ -12,6 +12,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("visionkit.commands.evaluate", "COCO mAP of a results JSON against a GT JSON"),
     "benchmark": ("visionkit.commands.benchmark", "speed/quality benchmarks, printed as JSON"),
     "demo": ("visionkit.commands.demo", "offline demo on embedded data; writes runs/demo/"),
+    "summary": ("visionkit.commands.summary", "per-layer shapes, params, MACs, memory, receptive field"),
+    "explain": ("visionkit.commands.explain", "Grad-CAM heatmaps of what drove a prediction"),
 }
 
 

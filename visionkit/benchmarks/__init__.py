@@ -8,4 +8,5 @@ BENCHMARKS: dict[str, str] = {
     "ops": "visionkit.benchmarks.ops",
     "coco-eval": "visionkit.benchmarks.coco_eval",
     "faster-rcnn": "visionkit.benchmarks.detection",
+    "gradcam": "visionkit.benchmarks.gradcam",
 }
