@@ -1,0 +1,120 @@
+"""create_detector: names, options, weights (files, COCO lookup, legacy keys, new class counts)."""
+
+import pytest
+import torch
+import torchvision
+
+from visionkit.detection import create_detector, detector_options, list_detectors
+from visionkit.detection.backbones import FrozenBatchNorm2d
+from visionkit.errors import ConfigError, WeightsError
+
+SMALL = {"min_size": 64, "max_size": 64}
+PREDICTOR = "roi_heads.box_predictor."
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A random fasterrcnn_resnet18_fpn (4 classes) saved as a plain state dict."""
+    torch.manual_seed(0)
+    model = create_detector("fasterrcnn_resnet18_fpn", 4, **SMALL)
+    path = tmp_path_factory.mktemp("w") / "r18.pth"
+    torch.save(model.state_dict(), path)
+    return path, model.state_dict()
+
+
+def test_names_and_option_errors():
+    assert list_detectors() == ["fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet18_fpn",
+                                "fasterrcnn_resnet50_fpn", "fasterrcnn_vgg16"]
+    for option in ("min_size", "rpn_pre_nms_top_n_test", "rpn_nms_thresh", "box_score_thresh",
+                   "box_nms_thresh", "box_detections_per_img", "anchor_sizes", "frozen_bn"):
+        assert option in detector_options()
+    with pytest.raises(ConfigError, match="unknown detector 'yolo'; known: fasterrcnn_mobilenet"):
+        create_detector("yolo", 3)
+    with pytest.raises(ConfigError, match=r"unknown detector options \['box_score'\]"):
+        create_detector("fasterrcnn_resnet18_fpn", 3, box_score=0.1)
+    with pytest.raises(ConfigError, match="K classes need K \\+ 1"):
+        create_detector("fasterrcnn_resnet18_fpn", 1)
+    with pytest.raises(ConfigError, match="roi_pool must be 'align' or, for single-level"):
+        create_detector("fasterrcnn_resnet18_fpn", 3, roi_pool="pool")
+
+
+def test_missing_weights_are_errors_naming_the_file(tmp_path, monkeypatch):
+    with pytest.raises(WeightsError, match="'nowhere.pth' is neither 'coco' nor an existing file"):
+        create_detector("fasterrcnn_resnet18_fpn", 3, pretrained="nowhere.pth")
+    with pytest.raises(WeightsError, match="no COCO weights exist for fasterrcnn_resnet18_fpn"):
+        create_detector("fasterrcnn_resnet18_fpn", 3, pretrained="coco")
+    monkeypatch.setenv("VISIONKIT_OFFLINE", "1")
+    monkeypatch.setenv("VISIONKIT_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WeightsError, match="fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"):
+        create_detector("fasterrcnn_mobilenet_v3_large_fpn", 91, pretrained="coco")
+
+
+def test_file_weights_load_and_new_class_count_reinitialises_only_the_predictor(saved):
+    path, state = saved
+    same = create_detector("fasterrcnn_resnet18_fpn", 4, pretrained=path, **SMALL).state_dict()
+    assert all(torch.equal(same[k], v) for k, v in state.items() if "num_batches" not in k)
+    torch.manual_seed(1)
+    other = create_detector("fasterrcnn_resnet18_fpn", 7, pretrained=path, **SMALL).state_dict()
+    assert other[PREDICTOR + "cls_score.weight"].shape == (7, 256 * 4)
+    for key, value in state.items():
+        if not key.startswith(PREDICTOR) and "num_batches" not in key:
+            assert torch.equal(other[key], value), key
+
+
+def test_checkpoint_prefix_and_legacy_torchvision_keys_load(saved, tmp_path):
+    path, state = saved
+    legacy = {}
+    for key, value in state.items():
+        key = key.replace("rpn.head.conv.0.0.", "rpn.head.conv.")
+        for block in ("inner_blocks", "layer_blocks"):
+            for i in range(4):
+                key = key.replace(f"fpn.{block}.{i}.0.", f"fpn.{block}.{i}.")
+        legacy[f"model.{key}"] = value
+    assert "model.rpn.head.conv.weight" in legacy
+    torch.save({"state_dict": legacy, "epoch": 3}, tmp_path / "old.ckpt")
+    loaded = create_detector("fasterrcnn_resnet18_fpn", 4, pretrained=tmp_path / "old.ckpt", **SMALL)
+    assert torch.equal(loaded.state_dict()["rpn.head.conv.0.0.weight"], state["rpn.head.conv.0.0.weight"])
+
+
+def test_weights_that_do_not_fit_name_the_keys(saved, tmp_path):
+    path, state = saved
+    broken = {k: v for k, v in state.items() if not k.startswith("rpn.")}
+    broken["extra.weight"] = torch.zeros(1)
+    torch.save(broken, tmp_path / "broken.pth")
+    with pytest.raises(WeightsError, match=r"broken.pth: weights do not fit .* missing keys, e.g. "
+                                           r"\['rpn.head.*unexpected keys, e.g. \['extra.weight'\]"):
+        create_detector("fasterrcnn_resnet18_fpn", 4, pretrained=tmp_path / "broken.pth")
+    with pytest.raises(WeightsError, match="shape mismatch"):
+        create_detector("fasterrcnn_resnet50_fpn", 4, pretrained=path)
+
+
+def test_pretrained_backbone_freezing_and_frozen_batchnorm(tmp_path):
+    reference = torchvision.models.resnet18()
+    torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
+    model = create_detector("fasterrcnn_resnet18_fpn", 3, pretrained_backbone=tmp_path / "resnet18.pth")
+    body = model.backbone.body
+    assert torch.equal(body.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
+    assert isinstance(body.bn1, FrozenBatchNorm2d) and model.config["frozen_bn"] is True
+    # torchvision's default with pretrained weights: layer2..4 train, stem and layer1 frozen.
+    assert not body.conv1.weight.requires_grad and not body.layer1[0].conv1.weight.requires_grad
+    assert body.layer2[0].conv1.weight.requires_grad
+    scratch = create_detector("fasterrcnn_resnet18_fpn", 3)
+    assert isinstance(scratch.backbone.body.bn1, torch.nn.BatchNorm2d)
+    assert all(p.requires_grad for p in scratch.parameters())
+    with pytest.raises(ConfigError, match="trainable_backbone_layers must be in \\[0, 5\\]"):
+        create_detector("fasterrcnn_resnet18_fpn", 3, trainable_backbone_layers=6)
+
+
+def test_frozen_batchnorm_equals_batchnorm_in_eval_mode():
+    bn = torch.nn.BatchNorm2d(8).eval()
+    with torch.no_grad():
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.normal_()
+        bn.bias.normal_()
+    frozen = FrozenBatchNorm2d(8)
+    frozen.load_state_dict(bn.state_dict())
+    x = torch.randn(2, 8, 5, 5)
+    assert torch.equal(frozen(x), bn(x))

@@ -1,0 +1,88 @@
+"""`visionkit detect`: fit on a tiny synthetic COCO set, mAP logged, checkpoints, validate, report."""
+
+import csv
+import json
+import shutil
+
+import pytest
+import torch
+
+from visionkit.cli import main
+from visionkit.commands.detect import with_cuda_amp
+from visionkit.data.synthetic_detection import make_shapes_detection
+from visionkit.detection import create_detector
+from visionkit.tasks.detection import warmup_multistep
+
+FAST = ["--data.batch_size", "4", "--data.num_workers", "0", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", "--trainer.log_every_n_steps", "1",
+        "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
+        "--model.options", json.dumps({"min_size": 64, "max_size": 64, "fpn_channels": 32,
+                                       "representation_size": 64, "box_batch_size_per_image": 32,
+                                       "rpn_post_nms_top_n_train": 100,
+                                       "rpn_post_nms_top_n_test": 50})]
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    root = make_shapes_detection(tmp_path_factory.mktemp("det"), ("circle", "star"), n_train=8,
+                                 n_val=4, size=64, max_objects=2)
+    # One invalid record in val: reported in the run's skipped_files.txt, not silently used.
+    val = json.loads((root / "val.json").read_text())
+    val["annotations"].append({"id": 999, "image_id": val["images"][0]["id"], "bbox": [1, 1, 0, 4],
+                               "category_id": 1})
+    (root / "val_bad.json").write_text(json.dumps(val))
+    return root
+
+
+def detect(command, root, out, *extra):
+    args = ["detect", command, "--config", "configs/detect/fasterrcnn_resnet18_fpn.yaml",
+            "--data.train_json", str(root / "train.json"), "--data.val_json",
+            str(root / "val_bad.json"), "--data.image_root", str(root),
+            "--trainer.default_root_dir", str(out), *FAST, *extra]
+    assert main(args) == 0
+    return out / "version_0"
+
+
+def test_fit_logs_coco_map_writes_checkpoints_and_validates(shapes, tmp_path):
+    run = detect("fit", shapes, tmp_path / "run")
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    logged = [r for r in rows if r.get("val_map")]
+    assert len(logged) == 1
+    for key in ("val_map", "val_map50", "val_map75"):
+        assert 0.0 <= float(logged[0][key]) <= 1.0
+    assert any(r.get("train_loss_classifier") for r in rows)
+    assert "annotation id 999" in (run / "skipped_files.txt").read_text()
+
+    best = run / "checkpoints" / "best.ckpt"
+    assert best.is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    ckpt = torch.load(best, weights_only=True)
+    meta = ckpt["visionkit"]
+    assert meta["task"] == "detection" and meta["classes"] == ["circle", "star"]
+    assert meta["category_ids"] == [1, 5] and meta["model"]["name"] == "fasterrcnn_resnet18_fpn"
+    assert meta["model"]["num_classes"] == 3 and meta["min_size"] == [64]
+    # The checkpoint alone rebuilds the model (builder arguments + weights).
+    model = create_detector(**meta["model"], pretrained=best)
+    assert torch.equal(model.state_dict()["rpn.head.cls_logits.weight"],
+                       ckpt["state_dict"]["model.rpn.head.cls_logits.weight"])
+
+    shutil.rmtree(tmp_path / "val", ignore_errors=True)
+    val_run = detect("validate", shapes, tmp_path / "val", "--ckpt_path", str(best))
+    with open(val_run / "metrics.csv") as f:
+        assert any(r.get("val_map50") for r in csv.DictReader(f))
+
+
+def test_warmup_then_steps():
+    factor = warmup_multistep(10, [20, 30], 0.1, warmup_factor=0.001)
+    assert factor(0) == pytest.approx(0.001) and factor(5) == pytest.approx(0.5005)
+    assert factor(10) == 1.0 and factor(20) == pytest.approx(0.1) and factor(35) == pytest.approx(0.01)
+    assert warmup_multistep(0, [], 0.1)(0) == 1.0
+
+
+def test_cuda_amp_default_is_overridable(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert with_cuda_amp(["fit", "--config", "c.yaml"]) == [
+        "fit", "--trainer.precision", "16-mixed", "--config", "c.yaml"]
+    assert with_cuda_amp(["fit", "--trainer.precision=32"]) == ["fit", "--trainer.precision=32"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert with_cuda_amp(["fit"]) == ["fit"]
