@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
 
     model, default_shape = model_for_summary(args.model)
     shape = parse_shape(args.input) if args.input else default_shape
-    summary = layer_summary(model, torch.zeros(1, *shape), spatial_dims=len(shape) - 1)
+    summary = layer_summary(model, torch.zeros(1, *shape, device="meta"), spatial_dims=len(shape) - 1)
     text = {"table": format_table, "json": format_json, "csv": format_csv}[args.format](summary)
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as f:

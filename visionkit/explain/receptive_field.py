@@ -8,10 +8,11 @@ of kernel k, stride s, padding p and dilation d (effective kernel k' = d·(k −
     r_out = r_in + (k' − 1)·j_in,   j_out = j_in·s,   start_out = start_in + ((k' − 1)/2 − p)·j_in.
 
 Rules by op (`FieldTracker` applies them to every op of a forward pass):
-- convolution, max/avg pooling: the recurrence above; transposed convolution its inverse
-  (j_out = j_in/s, r_out = r_in + (k' − 1)·j_in/s); adaptive pooling uses its largest window
-  and j_out = j_in·n_in/n_out; interpolation (nearest: 1 tap, linear: 2, cubic: 4) likewise
-  with stride n_in/n_out; padding shifts `start`.
+- convolution, max/avg pooling: the recurrence above. Transposed convolution: its inverse
+  (j_out = j_in/s, r_out = r_in + (k' − 1)·j_in/s); adaptive pooling: its largest window with
+  j_out = j_in·n_in/n_out; interpolation (nearest: 1 tap, linear: 2, cubic: 4): likewise with
+  stride n_in/n_out. For these three, units are not evenly spaced and the values are the
+  best linear fit. Padding shifts `start`.
 - ops whose output keeps an input's spatial size (activations, norms, residual adds, channel
   concatenation as in Inception): per axis, the max r and j over those inputs, and the start
   of the input with the largest r — the max-over-inputs rule for branches.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from visionkit.errors import ConfigError
@@ -23,16 +24,18 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def model_for_summary(spec: str) -> tuple[nn.Module, tuple[int, int, int]]:
-    """The model named by `spec` and its default input shape `(3, S, S)`.
+    """The model named by `spec`, on the meta device, and its default input shape `(3, S, S)`.
 
-    spec: a backbone name from `list_backbones()` (built with 1000 classes, random weights) or
-    the path of a classification checkpoint.
+    spec: a backbone name from `list_backbones()` (built with 1000 classes) or the path of a
+    classification checkpoint. A summary needs shapes, not weights: on the meta device even the
+    largest backbone is summarised at once and without allocating its memory.
     """
     if spec in list_backbones():
-        model = create_classifier(spec, 1000)
+        with torch.device("meta"):
+            model = create_classifier(spec, 1000)
         return model, (3, model.backbone.input_size, model.backbone.input_size)
     if Path(spec).is_file():
         loaded = load_classifier(spec)
-        return loaded.model, (3, loaded.image_size, loaded.image_size)
+        return loaded.model.to("meta"), (3, loaded.image_size, loaded.image_size)
     raise ConfigError(f"{spec!r} is neither a checkpoint file nor a backbone name "
                       f"({', '.join(list_backbones())})")

@@ -24,7 +24,8 @@ def plot_summary(summary: ModelSummary, path: str | os.PathLike, title: str = ""
               ("output MiB (fp32)", [r.activation_bytes / 2**20 for r in rows], "tab:green")]
     for ax, (label, values, colour) in zip(axes, panels):
         ax.bar(x, values, color=colour, width=0.8)
-        ax.set_yscale("symlog" if label != "output MiB (fp32)" else "linear")
+        if label != "output MiB (fp32)":
+            ax.set_yscale("log")  # zero-cost layers show no bar
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     rf = [max(a.size for a in r.field) if r.field else float("nan") for r in rows]
@@ -34,12 +35,12 @@ def plot_summary(summary: ModelSummary, path: str | os.PathLike, title: str = ""
     axes[3].set_ylabel("input pixels")
     axes[3].legend(loc="upper left", fontsize=8)
     axes[3].grid(alpha=0.3)
-    axes[3].set_xticks(list(x), [_short(r.name) for r in rows], rotation=90, fontsize=6)
+    axes[3].set_xticks(list(x), [f"{_short(r.name)} {r.type}" for r in rows], rotation=90, fontsize=6)
     totals = summary.totals()
     fig.suptitle(f"{title}  {totals['params'] / 1e6:.1f} M params, {totals['macs'] / 1e9:.2f} G MACs, "
                  f"input {'x'.join(map(str, summary.input_shapes[0][-3:]))}".strip())
     return atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
 
 
-def _short(name: str, parts: int = 3) -> str:
+def _short(name: str, parts: int = 2) -> str:
     return ".".join(name.split(".")[-parts:])
