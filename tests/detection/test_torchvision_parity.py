@@ -63,3 +63,23 @@ def test_torchvision_state_dict_loads_and_detections_match(name, builder, tmp_pa
         torch.testing.assert_close(out["scores"], exp["scores"], atol=1e-4, rtol=0)
         torch.testing.assert_close(out["boxes"], exp["boxes"], atol=1e-3, rtol=0)
         assert torch.equal(out["labels"], exp["labels"])
+
+
+def test_training_losses_match_torchvision_when_every_sample_is_used(tmp_path):
+    # Sampling everything makes the losses independent of the samplers' random draws.
+    everything = {"rpn_batch_size_per_image": 10**7, "box_batch_size_per_image": 10**7,
+                  "min_size": 160, "max_size": 200}
+    torch.manual_seed(0)
+    reference = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, **everything)
+    torch.save(reference.state_dict(), tmp_path / "m.pth")
+    ours = create_detector("fasterrcnn_mobilenet_v3_large_fpn", 91, pretrained=tmp_path / "m.pth",
+                           frozen_bn=False, **everything)
+    images = [torch.rand(3, 150, 180), torch.rand(3, 120, 160)]
+    targets = [{"boxes": torch.tensor([[10.0, 20.0, 90.0, 100.0], [50.0, 5.0, 170.0, 60.0]]),
+                "labels": torch.tensor([3, 17])},
+               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}]
+    expected = reference.train()(images, targets)
+    got = ours.train()(images, targets)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-6, msg=key)
