@@ -14,6 +14,7 @@ import pytest
 
 from visionkit.cli import main
 from visionkit.explain.overlay import write_png
+from visionkit.explain.sources import summary_target
 
 from ._helpers import write_checkpoint
 
@@ -49,6 +50,14 @@ def test_summary_json_csv_table_and_plot(tmp_path, capsys):
 def test_summary_of_a_checkpoint_uses_its_input_size(checkpoint, capsys):
     assert main(["summary", str(checkpoint), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["input_shapes"] == [[1, 3, 48, 48]]
+
+
+def test_detector_names_are_summary_targets_with_image_list_input():
+    target = summary_target("fasterrcnn_mobilenet_v3_large_fpn")
+    assert target.detector and target.default_shape == (3, 800, 800)
+    (image,) = target.example((3, 60, 80))
+    assert image.shape == (3, 60, 80) and 0 <= image.min() and image.max() <= 1
+    assert summary_target("resnet18").example().device.type == "meta"
 
 
 @pytest.mark.parametrize(("args", "message"), [(["nonsense"], "neither a checkpoint file nor a backbone"),

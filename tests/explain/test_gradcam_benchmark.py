@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.benchmarks.gradcam import heldout_set, inside, peaks, run
+from visionkit.benchmarks.gradcam import example_sheet, heldout_set, inside, peaks, run
 
 
 def test_heldout_boxes_are_tight_around_the_drawn_shape():
@@ -40,3 +40,10 @@ def test_benchmark_small_run(tmp_path):
         assert 0 <= method["peak_in_box"] <= 1 and method["layer"].startswith("backbone.net.layer")
     assert 0 < result["baselines"]["random_pixel_in_box"] < 1
     assert sheet.stat().st_size > 1000
+
+
+def test_example_sheet_tiles_captions_of_any_length():
+    samples = heldout_set(["circle", "square", "triangle"], 2, 40, seed=0)
+    heatmaps = np.random.default_rng(0).random((6, 40, 40))
+    sheet = example_sheet(samples, heatmaps, ["circle", "square", "a-much-longer-class-name"], 6)
+    assert sheet.shape[1] == 6 * 40 + 5 * 4 and sheet.dtype == np.uint8

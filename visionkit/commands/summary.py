@@ -1,4 +1,8 @@
-"""`visionkit summary MODEL_OR_CKPT`: per-layer shapes, parameters, MACs, memory, receptive field."""
+"""`visionkit summary MODEL_OR_CKPT`: per-layer shapes, parameters, MACs, memory, receptive field.
+
+Detectors resize their input to their own `min_size` inside the model, so their receptive fields
+are in the pixels of the image as given.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ def main(argv: list[str]) -> int:
         description="Per layer: output shape, parameters, multiply-accumulates, fp32 output memory "
                     "and receptive field (size / jump / start in input pixels), with totals.")
     parser.add_argument("model", metavar="MODEL_OR_CKPT",
-                        help="backbone name (e.g. resnet18, built with 1000 classes) or a "
-                             "classification checkpoint")
+                        help="backbone name (e.g. resnet18, built with 1000 classes), detector name "
+                             "(e.g. fasterrcnn_resnet50_fpn, 91 classes) or a classification checkpoint")
     parser.add_argument("--input", default=None, metavar="CxHxW",
                         help="input shape (default: the model's input size, e.g. 3x224x224)")
     parser.add_argument("--format", choices=FORMATS, default="table")
@@ -25,16 +29,14 @@ def main(argv: list[str]) -> int:
                         help="also draw per-layer params, MACs, memory and receptive field")
     args = parser.parse_args(argv)
 
-    import torch
-
-    from visionkit.explain.sources import model_for_summary, parse_shape
+    from visionkit.explain.sources import parse_shape, summary_target
     from visionkit.explain.summary import layer_summary
     from visionkit.explain.summary_format import format_csv, format_json, format_table
     from visionkit.fileio import atomic_open
 
-    model, default_shape = model_for_summary(args.model)
-    shape = parse_shape(args.input) if args.input else default_shape
-    summary = layer_summary(model, torch.zeros(1, *shape, device="meta"), spatial_dims=len(shape) - 1)
+    target = summary_target(args.model)
+    shape = parse_shape(args.input) if args.input else target.default_shape
+    summary = layer_summary(target.model, target.example(shape), spatial_dims=len(shape) - 1)
     text = {"table": format_table, "json": format_json, "csv": format_csv}[args.format](summary)
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as f:

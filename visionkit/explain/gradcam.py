@@ -126,8 +126,8 @@ def grad_cam(model: nn.Module, inputs: Any, score: Score, *, layer: str | None =
             output = model(inputs)
             value = score(output)
     if not captured:
-        raise ConfigError(f"layer {layer or '(any conv block)'} produced no 4-D feature map "
-                          f"that depends on parameters")
+        raise ConfigError(f"layer {layer or '(any conv block)'} produced no feature map "
+                          f"[B, C, H, W] larger than 1x1 that depends on parameters")
     grads = torch.autograd.grad(value, [t for _, t in captured], allow_unused=True)
     used = [i for i, g in enumerate(grads) if g is not None and bool(g.abs().sum() > 0)]
     if not used:

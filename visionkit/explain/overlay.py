@@ -51,13 +51,14 @@ def enlarge(image: np.ndarray, min_side: int) -> np.ndarray:
 
 
 def grid(images: Sequence[np.ndarray], columns: int, gap: int = 4) -> np.ndarray:
-    """Equal-sized RGB images tiled row by row on a white background."""
-    h, w = images[0].shape[:2]
+    """RGB images tiled row by row on a white background, each in a cell of the largest size."""
+    h = max(img.shape[0] for img in images)
+    w = max(img.shape[1] for img in images)
     rows = -(-len(images) // columns)
     out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
     for i, img in enumerate(images):
         r, c = divmod(i, columns)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = img
+        out[r * (h + gap):r * (h + gap) + img.shape[0], c * (w + gap):c * (w + gap) + img.shape[1]] = img
     return out
 
 

@@ -15,7 +15,8 @@ Rules by op (`FieldTracker` applies them to every op of a forward pass):
   best linear fit. Padding shifts `start`.
 - ops whose output keeps an input's spatial size (activations, norms, residual adds, channel
   concatenation as in Inception): per axis, the max r and j over those inputs, and the start
-  of the input with the largest r — the max-over-inputs rule for branches.
+  of the input with the largest r — the max-over-inputs rule for branches. Inputs broadcast
+  from another size (a squeeze-excitation gate of 1×1) are left out of the max.
 - flatten / view / reshape / mean / sum / amax that drop the spatial axes: the field becomes
   global, r = r_in + (n − 1)·j_in over the whole map, with no jump ("global" below).
 - anything else that changes the spatial size (RoI pooling, slicing): unknown.
@@ -182,13 +183,13 @@ def output_field(func: Any, args: tuple, kwargs: dict, inputs: list[tuple[torch.
             return tuple(a if n == m else a.resampled(n, m, taps) for a, n, m in sizes)
         if func in PADS:
             return _pad(field, args, kwargs)
-    same = [f for t, f in inputs if is_global(f) or _spatial(t, f) == _spatial(out, f)]
-    if same and len(same) == len(inputs):
-        return merge(same)
+    matching = [f for t, f in inputs if is_global(f) or _spatial(t, f) == _spatial(out, f)]
+    if len(matching) == len(inputs):
+        return merge(matching)
     if func in FLATTENING and not any(is_global(f) for _, f in inputs):
         return merge([tuple(a.whole(n) for a, n in zip(f, _spatial(t, f))) for t, f in inputs])
-    same = [f for t, f in inputs if not is_global(f) and _spatial(t, f) == _spatial(out, f)]
-    return merge(same) if same else None
+    spatial = [f for f in matching if not is_global(f)]  # broadcast inputs are left out
+    return merge(spatial) if spatial else None
 
 
 def tensors_in(obj: Any, depth: int = 4) -> Iterator[torch.Tensor]:
@@ -235,6 +236,6 @@ class FieldTracker(TorchFunctionMode):
                 continue
             self.fields[tensor] = field
             base = tensor._base
-            if base is not None and tensor is args[0] and base not in self.fields:
+            if base is not None and args and tensor is args[0] and base not in self.fields:
                 self.fields[base] = field  # in-place write into a view, e.g. images pasted into a batch
         return out

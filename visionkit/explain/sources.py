@@ -1,8 +1,11 @@
-"""What the explain commands take: a backbone name or checkpoint path, and `CxHxW` input shapes."""
+"""What `visionkit summary` takes: a backbone or detector name or a classification checkpoint,
+and a `CxHxW` input shape; turned into a model and an example input."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -10,6 +13,23 @@ from torch import nn
 from visionkit.errors import ConfigError
 from visionkit.inference.classification import load_classifier
 from visionkit.models import create_classifier, list_backbones
+
+
+@dataclass
+class SummaryTarget:
+    """A model to summarise, its default input shape and whether it takes detector input."""
+
+    model: nn.Module
+    default_shape: tuple[int, ...]
+    detector: bool = False
+
+    def example(self, shape: tuple[int, ...] | None = None) -> Any:
+        """Classifiers: a zero batch `[1, C, H, W]` on the meta device (shapes are all a summary
+        needs). Detectors: one random 0..1 image `[C, H, W]` (their outputs depend on values)."""
+        shape = tuple(shape or self.default_shape)
+        if self.detector:
+            return [torch.rand(shape, generator=torch.Generator().manual_seed(0))]
+        return torch.zeros(1, *shape, device="meta")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -23,19 +43,21 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def model_for_summary(spec: str) -> tuple[nn.Module, tuple[int, int, int]]:
-    """The model named by `spec`, on the meta device, and its default input shape `(3, S, S)`.
+def summary_target(spec: str) -> SummaryTarget:
+    """The model named by `spec`: a backbone name (built with 1000 classes on the meta device),
+    a detector name (91 classes, random weights, on the CPU) or a classification checkpoint."""
+    from visionkit.detection import create_detector, list_detectors
 
-    spec: a backbone name from `list_backbones()` (built with 1000 classes) or the path of a
-    classification checkpoint. A summary needs shapes, not weights: on the meta device even the
-    largest backbone is summarised at once and without allocating its memory.
-    """
     if spec in list_backbones():
         with torch.device("meta"):
             model = create_classifier(spec, 1000)
-        return model, (3, model.backbone.input_size, model.backbone.input_size)
+        return SummaryTarget(model, (3, model.backbone.input_size, model.backbone.input_size))
+    if spec in list_detectors():
+        model = create_detector(spec, 91)
+        side = model.transform.min_size[-1]
+        return SummaryTarget(model, (3, side, side), detector=True)
     if Path(spec).is_file():
         loaded = load_classifier(spec)
-        return loaded.model.to("meta"), (3, loaded.image_size, loaded.image_size)
-    raise ConfigError(f"{spec!r} is neither a checkpoint file nor a backbone name "
-                      f"({', '.join(list_backbones())})")
+        return SummaryTarget(loaded.model.to("meta"), (3, loaded.image_size, loaded.image_size))
+    raise ConfigError(f"{spec!r} is neither a checkpoint file nor a backbone or detector name "
+                      f"({', '.join(list_backbones() + list_detectors())})")
