@@ -51,7 +51,7 @@ def train(root: Path, out: Path, args: argparse.Namespace) -> tuple[Any, list[di
                              batch_size=args.batch_size, num_workers=args.num_workers,
                              color_jitter=0.1)
     task = DetectionTask(args.model, dm.num_classes, options=small_options(args.model_size),
-                         optimizer="sgd", lr=args.lr, weight_decay=1e-4, scheduler="cosine",
+                         optimizer=args.optimizer, lr=args.lr, weight_decay=1e-4, scheduler="cosine",
                          warmup_epochs=min(1.0, args.epochs / 4), class_names=dm.classes,
                          category_ids=dm.category_ids)
     history: list[dict[str, float]] = []
@@ -86,7 +86,8 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--val-every", type=int, default=2, help="validate every N epochs")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
+    parser.add_argument("--lr", type=float, default=0.002)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0,
@@ -117,7 +118,8 @@ def run(argv: list[str]) -> dict:
             "data": {"classes": list(SHAPES[: args.classes]), "size": args.size,
                      "n_train": args.n_train, "n_val": args.n_val,
                      "val_objects": len(val["annotations"]), "seed": args.seed},
-            "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+            "train": {"epochs": args.epochs, "batch_size": args.batch_size,
+                      "optimizer": args.optimizer, "lr": args.lr,
                       "from_scratch": True, "device": "cpu", "threads": torch.get_num_threads()},
             "history": history,
             "val_map": round(final.get("val_map", float("nan")), 4),
