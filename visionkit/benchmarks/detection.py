@@ -57,7 +57,7 @@ def train(root: Path, out: Path, args: argparse.Namespace) -> tuple[Any, list[di
     history: list[dict[str, float]] = []
 
     class Record(L.Callback):
-        def on_validation_end(self, trainer, pl_module) -> None:  # noqa: ANN001, D102
+        def on_validation_end(self, trainer, pl_module) -> None:  # noqa: D102
             if not trainer.sanity_checking:
                 metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()
                            if k.startswith("val_")}
