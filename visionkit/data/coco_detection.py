@@ -234,8 +234,7 @@ class CocoDetection(Dataset):
                               f"image", "clipped")
         area = ann.get("area")
         area = float(area) if _is_number(area) and area > 0 else (box[2] - box[0]) * (box[3] - box[1])
-        crowd = ann.get("iscrowd", 0)
-        return box, int(ann["category_id"]), int(crowd) if _is_int(crowd) else 0, area
+        return box, int(ann["category_id"]), int(ann.get("iscrowd", 0) == 1), area
 
     def _report(self, on_invalid: str) -> None:
         if not self.issues:
