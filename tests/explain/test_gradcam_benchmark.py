@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from visionkit.benchmarks.gradcam import example_sheet, heldout_set, inside, peaks, run
+from visionkit.inference.classification import load_classifier
 
 
 def test_heldout_boxes_are_tight_around_the_drawn_shape():
@@ -34,8 +35,10 @@ def test_peaks_and_hits():
 def test_benchmark_small_run(tmp_path):
     sheet = tmp_path / "sheet.png"
     result = run(["--size", "48", "--n-train", "4", "--n-val", "2", "--n-test", "3", "--epochs", "1",
-                  "--examples", str(sheet)])
+                  "--examples", str(sheet), "--save-checkpoint", str(tmp_path / "best.ckpt")])
+    assert load_classifier(tmp_path / "best.ckpt").classes == ["circle", "cross", "ring"]
     assert result["heldout_images"] == 9 and set(result["methods"]) == {"gradcam", "gradcam++"}
+    assert result["classes"] == ["circle", "cross", "ring"]  # the model's label order
     for method in result["methods"].values():
         assert 0 <= method["peak_in_box"] <= 1 and method["layer"].startswith("backbone.net.layer")
     assert 0 < result["baselines"]["random_pixel_in_box"] < 1
@@ -46,4 +49,4 @@ def test_example_sheet_tiles_captions_of_any_length():
     samples = heldout_set(["circle", "square", "triangle"], 2, 40, seed=0)
     heatmaps = np.random.default_rng(0).random((6, 40, 40))
     sheet = example_sheet(samples, heatmaps, ["circle", "square", "a-much-longer-class-name"], 6)
-    assert sheet.shape[1] == 6 * 40 + 5 * 4 and sheet.dtype == np.uint8
+    assert sheet.shape[1] == 4 * 80 + 3 * 4 and sheet.dtype == np.uint8  # 4 columns, 2x enlarged

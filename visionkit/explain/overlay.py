@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from visionkit.fileio import atomic_open
 
@@ -62,11 +64,13 @@ def grid(images: Sequence[np.ndarray], columns: int, gap: int = 4) -> np.ndarray
     return out
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG atomically."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError(f"could not encode {path} as PNG")
+def write_png(path: str | os.PathLike, image: np.ndarray, colours: int | None = None) -> Path:
+    """Write an RGB uint8 image as PNG atomically; `colours` (≤ 256) makes a smaller palette PNG."""
+    picture = Image.fromarray(image)
+    if colours:
+        picture = picture.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=bool(colours))
     with atomic_open(path, "wb") as f:
-        f.write(data.tobytes())
+        f.write(buffer.getvalue())
     return Path(path)
