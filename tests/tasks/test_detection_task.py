@@ -86,3 +86,18 @@ def test_cuda_amp_default_is_overridable(monkeypatch):
     assert with_cuda_amp(["fit", "--trainer.precision=32"]) == ["fit", "--trainer.precision=32"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert with_cuda_amp(["fit"]) == ["fit"]
+
+
+def test_loader_workers_draw_different_augmentations(shapes):
+    import lightning as L
+
+    from visionkit.tasks.detection_datamodule import DetectionDataModule
+
+    L.seed_everything(0)
+    dm = DetectionDataModule(str(shapes / "train.json"), str(shapes / "val.json"), str(shapes),
+                             batch_size=1, num_workers=2, color_jitter=0.0)
+    dm.setup("fit")
+    dm.train_set.records = [next(r for r in dm.train_set.records if len(r.boxes))] * 16
+    x1 = [float(t[0]["boxes"][0, 0]) for _, t in dm.train_dataloader()]  # flipped or not
+    assert len(set(x1)) == 2
+    assert x1[0::2] != x1[1::2], "both workers drew the same flips"

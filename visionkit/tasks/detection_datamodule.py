@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
+import albumentations as A
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
@@ -50,6 +51,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.train_set: CocoDetection | None = None
         self.val_set: CocoDetection | None = None
         self.test_set: CocoDetection | None = None
+        self.train_pipeline: A.Compose | None = None
         self.skipped: list[tuple[str, str]] = []
 
     @property
@@ -71,11 +73,11 @@ class DetectionDataModule(L.LightningDataModule):
         hp = self.hparams
         transform = None
         if train:
-            pipeline = detection_train_transform(
+            self.train_pipeline = detection_train_transform(
                 hflip=hp.hflip, color_jitter=hp.color_jitter, crop=hp.crop, crop_size=hp.crop_size,
                 crop_scale=tuple(hp.crop_scale), crop_prob=hp.crop_prob, max_size=hp.max_size,
                 seed=torch.initial_seed() % 2**32)
-            transform = partial(apply_detection_transform, pipeline)
+            transform = partial(apply_detection_transform, self.train_pipeline)
         dataset = CocoDetection(path, hp.image_root, transform, on_invalid=hp.on_invalid,
                                 categories=self.categories)
         self.skipped += [(f"{path}: {issue.record}", f"{issue.problem} -> {issue.action}")
@@ -92,18 +94,23 @@ class DetectionDataModule(L.LightningDataModule):
         if stage in (None, "test") and self.test_set is None:
             self.test_set = self._dataset(hp.test_json or hp.val_json, train=False)
 
-    def _loader(self, dataset: CocoDetection, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle,
+    def _seed_worker(self, worker_id: int) -> None:
+        """Give each loader worker its own augmentation stream (torch's per-worker seed)."""
+        self.train_pipeline.set_random_seed(torch.utils.data.get_worker_info().seed % 2**32)
+
+    def _loader(self, dataset: CocoDetection, train: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=train,
                           num_workers=self.hparams.num_workers, collate_fn=collate_detection,
                           persistent_workers=self.hparams.num_workers > 0,
+                          worker_init_fn=self._seed_worker if train else None,
                           pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.train_set, shuffle=True)
+        return self._loader(self.train_set, train=True)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set, train=False)
 
     def test_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.test_set, shuffle=False)
+        return self._loader(self.test_set, train=False)
 
