@@ -1,8 +1,7 @@
-"""`visionkit detect`: fit on a tiny synthetic COCO set, mAP logged, checkpoints, validate, report."""
+"""`visionkit detect`: fit on a tiny synthetic COCO set, mAP logged, checkpoints, validate/test."""
 
 import csv
 import json
-import shutil
 
 import pytest
 import torch
@@ -66,10 +65,13 @@ def test_fit_logs_coco_map_writes_checkpoints_and_validates(shapes, tmp_path):
     assert torch.equal(model.state_dict()["rpn.head.cls_logits.weight"],
                        ckpt["state_dict"]["model.rpn.head.cls_logits.weight"])
 
-    shutil.rmtree(tmp_path / "val", ignore_errors=True)
     val_run = detect("validate", shapes, tmp_path / "val", "--ckpt_path", str(best))
     with open(val_run / "metrics.csv") as f:
         assert any(r.get("val_map50") for r in csv.DictReader(f))
+    test_run = detect("test", shapes, tmp_path / "test", "--ckpt_path", str(best),
+                      "--data.test_json", str(shapes / "val.json"))
+    with open(test_run / "metrics.csv") as f:
+        assert any(r.get("test_map") for r in csv.DictReader(f))
 
 
 def test_warmup_then_steps():
