@@ -37,10 +37,11 @@ def test_benchmark_small_run(tmp_path):
     result = run(["--size", "48", "--n-train", "4", "--n-val", "2", "--n-test", "3", "--epochs", "1",
                   "--examples", str(sheet), "--save-checkpoint", str(tmp_path / "best.ckpt")])
     assert load_classifier(tmp_path / "best.ckpt").classes == ["circle", "cross", "ring"]
-    assert result["heldout_images"] == 9 and set(result["methods"]) == {"gradcam", "gradcam++"}
-    assert result["classes"] == ["circle", "cross", "ring"]  # the model's label order
-    for method in result["methods"].values():
-        assert 0 <= method["peak_in_box"] <= 1 and method["layer"].startswith("backbone.net.layer")
+    assert result["heldout_images"] == 9 and result["classes"] == ["circle", "cross", "ring"]
+    entries = {(r["method"], r["layer"], r["cells"]) for r in result["results"]}
+    assert entries == {(m, f"backbone.net.layer{i}", cells) for m in ("gradcam", "gradcam++")
+                       for i, cells in ((4, "2x2"), (3, "3x3"))}
+    assert all(0 <= r["peak_in_box"] <= 1 for r in result["results"])
     assert 0 < result["baselines"]["random_pixel_in_box"] < 1
     assert sheet.stat().st_size > 1000
 

@@ -4,10 +4,11 @@ A classifier is trained from scratch on the synthetic shapes set — by default 
 cross, which a ResNet-18 separates after a few hundred steps (circle / square / triangle need
 far more than a CPU benchmark affords). Its best checkpoint is loaded as `visionkit explain
 gradcam` loads it; on held-out images from the same distribution, with each shape's box
-recorded, Grad-CAM and Grad-CAM++ for the true class are computed at the default layer, and a
-hit is a peak whose pixel centre lies inside the box. Two baselines show what a hit rate means:
-the image centre as the guess, and a uniformly random pixel (the mean fraction of the image the
-box covers). The shapes are large, so the centre is often inside the box;
+recorded, Grad-CAM and Grad-CAM++ for the true class are computed at each layer asked for (by
+default Grad-CAM's own choice, the last conv block, and ResNet's `layer3`, one stride finer),
+and a hit is a peak whose pixel centre lies inside the box. Two baselines show what a hit rate
+means: the image centre as the guess, and a uniformly random pixel (the mean fraction of the
+image the box covers). The shapes are large, so the centre is often inside the box;
 `peak_in_box_off_centre` counts only the images where it is not.
 """
 
@@ -72,7 +73,7 @@ def evaluate(model: torch.nn.Module, mean: tuple, std: tuple, samples: list, siz
     """Hit rates of the heatmap peak (all images, correctly classified, off-centre objects),
     accuracy and layer; and the heatmaps `[N, H, W]`."""
     transform = classification_eval_transform(size, mean, std, crop_fraction=1.0)
-    hits, correct, maps, used_layer = [], [], [], ""
+    hits, correct, maps, used_layer, cells = [], [], [], "", ""
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
         x = torch.stack([transform(image=img)["image"] for img, _, _ in chunk])
@@ -82,14 +83,14 @@ def evaluate(model: torch.nn.Module, mean: tuple, std: tuple, samples: list, siz
         hits.append(inside(peaks(result.heatmaps), boxes))
         correct.append(result.output.argmax(1).numpy() == np.array(labels))
         maps.append(result.heatmaps.numpy())
-        used_layer = result.layer
+        used_layer, cells = result.layer, "x".join(map(str, result.cells.shape[1:]))
     hits_all, correct_all = np.concatenate(hits), np.concatenate(correct)
     boxes = np.stack([box for _, _, box in samples])
     off_centre = ~inside(np.full((len(samples), 2), size / 2), boxes)
     metrics = {"peak_in_box": _rate(hits_all), "peak_in_box_correct_only": _rate(hits_all[correct_all]),
                "peak_in_box_off_centre": _rate(hits_all[off_centre]),
                "off_centre_images": int(off_centre.sum()), "accuracy": _rate(correct_all),
-               "layer": used_layer}
+               "layer": used_layer, "cells": cells}
     return metrics, np.concatenate(maps)
 
 
@@ -119,12 +120,14 @@ def run(argv: list[str]) -> dict:
                         help=f"comma-separated shapes from {', '.join(SHAPES)} (default: three a "
                              f"ResNet learns from scratch in minutes on a CPU)")
     parser.add_argument("--size", type=int, default=96, help="image side (px)")
-    parser.add_argument("--n-train", type=int, default=120, help="training images per class")
-    parser.add_argument("--n-val", type=int, default=20, help="validation images per class")
+    parser.add_argument("--n-train", type=int, default=1000, help="training images per class")
+    parser.add_argument("--n-val", type=int, default=30, help="validation images per class")
     parser.add_argument("--n-test", type=int, default=100, help="held-out images per class")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--layer", default=None, help="layer for Grad-CAM (default: last conv block)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--layers", default="default,backbone.net.layer3",
+                        help="comma-separated layers to explain; 'default' is Grad-CAM's own choice "
+                             "(the last conv block). The example sheet uses the first.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", default=None, help="write an overlay sheet to this PNG")
     parser.add_argument("--save-checkpoint", default=None, help="keep the best checkpoint here")
@@ -149,12 +152,15 @@ def run(argv: list[str]) -> dict:
     samples = heldout_set(classes, args.n_test, args.size, seed=args.seed + 1000)
     boxes = np.stack([box for _, _, box in samples])
     centre = np.full((len(samples), 2), args.size / 2)
-    results, heatmaps = {}, {}
-    for method in METHODS:
-        results[method], heatmaps[method] = evaluate(model, mean, std, samples, args.size, method,
-                                                     args.layer)
+    results, sheet_maps = [], None
+    for layer in args.layers.split(","):
+        for method in METHODS:
+            metrics, maps = evaluate(model, mean, std, samples, args.size, method,
+                                     None if layer == "default" else layer)
+            results.append({"method": method, "layer_asked": layer, **metrics})
+            sheet_maps = maps if sheet_maps is None else sheet_maps
     if args.examples:
-        write_png(args.examples, example_sheet(samples, heatmaps["gradcam"], classes, 8), colours=256)
+        write_png(args.examples, example_sheet(samples, sheet_maps, classes, 8), colours=256)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / args.size ** 2
     return {
         "benchmark": "gradcam",
@@ -165,7 +171,7 @@ def run(argv: list[str]) -> dict:
         "epochs": args.epochs,
         "val_acc": round(val_acc, 4),
         "heldout_images": len(samples),
-        "methods": results,
+        "results": results,
         "baselines": {"image_centre_in_box": round(float(inside(centre, boxes).mean()), 4),
                       "random_pixel_in_box": round(float(area.mean()), 4)},
         "train_seconds": round(train_seconds, 1),
