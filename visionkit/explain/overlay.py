@@ -15,10 +15,12 @@ from visionkit.fileio import atomic_open
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend a 0..1 heatmap `[H, W]` (jet colours) over an RGB uint8 image `[H, W, 3]`."""
+    """Blend a 0..1 heatmap `[H, W]` (jet colours) over the grey version of an RGB uint8 image,
+    so that every hue in the result is the heatmap's."""
     heat = np.clip(np.asarray(heatmap, dtype=np.float32) * 255.0, 0, 255).astype(np.uint8)
     colours = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    blend = (1 - alpha) * image.astype(np.float32) + alpha * colours.astype(np.float32)
+    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    blend = (1 - alpha) * grey.astype(np.float32) + alpha * colours.astype(np.float32)
     return np.clip(blend.round(), 0, 255).astype(np.uint8)
 
 
