@@ -83,7 +83,7 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--n-train", type=int, default=240)
     parser.add_argument("--n-val", type=int, default=60)
     parser.add_argument("--classes", type=int, default=3, help="shape classes (first N of SHAPES)")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--val-every", type=int, default=2, help="validate every N epochs")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
