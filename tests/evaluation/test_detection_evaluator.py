@@ -107,8 +107,10 @@ def _ddp_worker(rank: int, init_file: str, out_file: str) -> None:
         dist.destroy_process_group()
 
 
-def test_real_two_process_gather(tmp_path: Path) -> None:
+def test_real_two_process_gather(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gt, results, _, _ = _batches()
     out = tmp_path / "stats.json"
+    # spawned workers unpickle _ddp_worker by its module name (`evaluation.test_...`): let them find it
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     mp.spawn(_ddp_worker, args=(str(tmp_path / "init"), str(out)), nprocs=2)
     assert json.loads(out.read_text()) == evaluate_coco(gt, results).stats

@@ -83,6 +83,7 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--n-train", type=int, default=240)
     parser.add_argument("--n-val", type=int, default=60)
     parser.add_argument("--classes", type=int, default=3, help="shape classes (first N of SHAPES)")
+    parser.add_argument("--max-objects", type=int, default=6, help="shapes per image, at most")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--val-every", type=int, default=2, help="validate every N epochs")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -107,7 +108,7 @@ def run(argv: list[str]) -> dict:
         work = Path(args.keep or tmp)
         started, cpu_started = time.perf_counter(), time.process_time()
         root = make_shapes_detection(work / "data", SHAPES[: args.classes], args.n_train,
-                                     args.n_val, args.size, seed=args.seed)
+                                     args.n_val, args.size, args.max_objects, seed=args.seed)
         trainer, history = train(root, work / "run", args)
         final = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
         val = json.loads((root / "val.json").read_text())
@@ -117,6 +118,7 @@ def run(argv: list[str]) -> dict:
             "options": small_options(args.model_size),
             "data": {"classes": list(SHAPES[: args.classes]), "size": args.size,
                      "n_train": args.n_train, "n_val": args.n_val,
+                     "max_objects": args.max_objects,
                      "val_objects": len(val["annotations"]), "seed": args.seed},
             "train": {"epochs": args.epochs, "batch_size": args.batch_size,
                       "optimizer": args.optimizer, "lr": args.lr,

@@ -1,9 +1,10 @@
 """Deterministic synthetic detection set: shapes on noisy backgrounds, written as COCO JSON + PNGs.
 
-Each image holds 0..``max_objects`` non-overlapping shapes of random kind (among ``classes``),
-size, rotation and colour; boxes are the exact pixel extent of each drawn shape. Category ids
-are the shapes' positions in `visionkit.data.synthetic.SHAPES` plus one, so a subset of classes
-gives non-contiguous ids. The same arguments write byte-identical files.
+Each image holds 1..``max_objects`` non-overlapping shapes (10% hold none: negatives) of random
+kind (among ``classes``), size, rotation and colour; boxes are the exact pixel extent of each
+drawn shape. Category ids are the shapes' positions in `visionkit.data.synthetic.SHAPES` plus
+one, so a subset of classes gives non-contiguous ids. The same arguments write byte-identical
+files.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ def _shape_box(kind: str, size: int, cx: float, cy: float, r: float, angle: floa
 
 
 def shapes_scene(classes: Sequence[str], size: int, max_objects: int, rng: np.random.Generator,
-                 radius: tuple[float, float] = (0.07, 0.18)) -> tuple[np.ndarray, list[tuple[str, list]]]:
-    """One RGB uint8 image and its ``(kind, [x, y, w, h])`` objects."""
+                 radius: tuple[float, float] = (0.07, 0.18), empty_fraction: float = 0.1
+                 ) -> tuple[np.ndarray, list[tuple[str, list]]]:
+    """One RGB uint8 image and its ``(kind, [x, y, w, h])`` objects (none in ~empty_fraction)."""
     bg = rng.integers(0, 256, 3)
     image = np.clip(bg + rng.normal(0, 18, (size, size, 3)), 0, 255).astype(np.uint8)
     placed: list[tuple[float, float, float]] = []
     objects = []
-    for _ in range(int(rng.integers(0, max_objects + 1))):
+    count = 0 if rng.random() < empty_fraction else int(rng.integers(1, max_objects + 1))
+    for _ in range(count):
         r = rng.uniform(*radius) * size
         for _attempt in range(20):  # rejection sampling: no two shapes touch
             cx, cy = rng.uniform(r + 1, size - r - 1, 2)

@@ -141,18 +141,18 @@ class ClassificationTask(L.LightningModule):
         self.val_confusion.load_state_tensor(self.trainer.strategy.reduce(state, reduce_op="sum"))
         if self.trainer.sanity_checking:
             return
-        metrics = self.val_confusion.compute()
+        metrics = self.val_confusion.compute()  # every rank holds the summed counts: same values
         if not metrics:
             return
-        self.log(f"{prefix}_acc", metrics["acc"], prog_bar=True, rank_zero_only=True)
+        self.log(f"{prefix}_acc", metrics["acc"], prog_bar=True)
         for key in ("top5",):
             if key in metrics:
-                self.log(f"{prefix}_{key}", metrics[key], rank_zero_only=True)
+                self.log(f"{prefix}_{key}", metrics[key])
         names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
         if len(names) <= MAX_PER_CLASS_LOGGED:
             for name, acc in zip(names, metrics["per_class_acc"]):
                 if acc == acc:  # not NaN: the class occurred
-                    self.log(f"{prefix}_acc/{name}", acc, rank_zero_only=True)
+                    self.log(f"{prefix}_acc/{name}", acc)
         self.last_confusion = self.val_confusion.matrix.clone()
         if self.trainer.is_global_zero and self.trainer.log_dir:
             plot_confusion_matrix(self.last_confusion, names,
