@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train/evaluate a detector: same as `visionkit detect fit|validate|test ...` (options: --help)."""
+"""Train, evaluate or run a detector: same as `visionkit detect fit|validate|test|predict ...`."""
 
 import sys
 

@@ -8,7 +8,7 @@ import sys
 # name -> (module with main(argv) -> int, one-line help). Modules import lazily so --help is instant.
 COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("visionkit.commands.classify", "fit/validate/test an image classifier; predict top-k"),
-    "detect": ("visionkit.commands.detect", "train/validate/test detectors (Faster R-CNN)"),
+    "detect": ("visionkit.commands.detect", "train/validate/test detectors; predict on images, folders, videos"),
     "evaluate": ("visionkit.commands.evaluate", "COCO mAP of a results JSON against a GT JSON"),
     "benchmark": ("visionkit.commands.benchmark", "speed/quality benchmarks, printed as JSON"),
     "demo": ("visionkit.commands.demo", "offline demo on embedded data; writes runs/demo/"),

@@ -1,10 +1,11 @@
-"""`visionkit detect fit|validate|test ...`: train and evaluate Faster R-CNN (LightningCLI)."""
+"""`visionkit detect fit|validate|test ...` (LightningCLI) and `visionkit detect predict ...`."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-USAGE = """usage: visionkit detect {fit,validate,test} [options]
+USAGE = """usage: visionkit detect {fit,validate,test,predict} [options]
 
   fit       train:   visionkit detect fit --config configs/detect/fasterrcnn_resnet18_fpn.yaml \\
                         --data.train_json F --data.val_json F --data.image_root DIR \\
@@ -12,6 +13,8 @@ USAGE = """usage: visionkit detect {fit,validate,test} [options]
                         [--trainer.default_root_dir OUT]
   validate  COCO mAP of a checkpoint on val_json (same flags, plus --ckpt_path FILE)
   test      same on --data.test_json (default val_json), logged as test_*
+  predict   detect objects: visionkit detect predict --weights CKPT|coco --source PATH|DIR|GLOB|VIDEO \\
+                        [--out DIR]   (annotated images, results.json for `visionkit evaluate`, CSV)
 
 Configs: configs/detect/<model name>.yaml. Every constructor argument of the task (--model.*)
 and data module (--data.*) is a flag; `visionkit detect fit --help` lists them all. On CUDA,
@@ -27,11 +30,74 @@ def with_cuda_amp(argv: list[str]) -> list[str]:
     return [argv[0], "--trainer.precision", "16-mixed", *argv[1:]]
 
 
+def predict_parser() -> argparse.ArgumentParser:
+    """Options of `visionkit detect predict`."""
+    parser = argparse.ArgumentParser(
+        prog="visionkit detect predict",
+        description="Detect objects in images, folders, globs or videos; write annotated images, "
+                    "a COCO results JSON (original category ids), a CSV and a JSON-lines log.")
+    parser.add_argument("--weights", required=True,
+                        help="checkpoint written by `visionkit detect fit`, or 'coco' (torchvision's "
+                             "COCO weights of --model, from weights/ or TORCH_HOME)")
+    parser.add_argument("--model", default="fasterrcnn_resnet50_fpn",
+                        help="detector for --weights coco (fasterrcnn_resnet50_fpn, "
+                             "fasterrcnn_mobilenet_v3_large_fpn)")
+    parser.add_argument("sources", nargs="*", help="image files, folders, glob patterns or videos")
+    parser.add_argument("--source", action="append", default=[], help="same as a positional PATH")
+    parser.add_argument("--gt", default=None,
+                        help="COCO JSON whose image ids the results use (its images are the "
+                             "default source)")
+    parser.add_argument("--image-root", default=None,
+                        help="folder the --gt file names are relative to (default: the JSON's folder)")
+    parser.add_argument("--out", default="runs/detect/predict", help="output folder")
+    parser.add_argument("--score-thresh", type=float, default=0.05,
+                        help="lowest score kept in the results (default 0.05)")
+    parser.add_argument("--draw-thresh", type=float, default=0.3,
+                        help="lowest score drawn on the images (default 0.3)")
+    parser.add_argument("--classes", nargs="+", default=None,
+                        help="keep only these class names or category ids")
+    parser.add_argument("--max-det", type=int, default=100, help="detections per image, at most")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--num-workers", type=int, default=2, help="image-decoding processes")
+    parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                        help="auto: bf16/fp16 autocast on CUDA, fp32 elsewhere")
+    parser.add_argument("--no-images", action="store_true", help="do not write annotated images")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a killed run in --out, skipping the images it finished")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="leave unreadable images out (listed in skipped_files.txt) instead of "
+                             "stopping")
+    return parser
+
+
+def predict_main(argv: list[str]) -> int:
+    """Run `visionkit detect predict` and say where the results went."""
+    from visionkit.inference.detection import detect_to_dir
+
+    args = predict_parser().parse_args(argv)
+    summary = detect_to_dir(args.weights, [*args.sources, *args.source], args.out, model=args.model,
+                            gt=args.gt, image_root=args.image_root, score_thresh=args.score_thresh,
+                            draw_thresh=args.draw_thresh, classes=args.classes, max_det=args.max_det,
+                            batch_size=args.batch_size, num_workers=args.num_workers,
+                            device=args.device, precision=args.precision,
+                            save_images=not args.no_images, resume=args.resume,
+                            skip_invalid=args.skip_invalid)
+    resumed = f", {summary.resumed} done before (--resume)" if summary.resumed else ""
+    skipped = f", {len(summary.skipped)} unreadable left out" if summary.skipped else ""
+    print(f"{summary.images} images, {summary.detections} detections{resumed}{skipped}; results in "
+          f"{summary.out_dir}/ (results.json, predictions.csv, predictions.jsonl"
+          f"{', images/' if not args.no_images else ''})")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """Dispatch fit/validate/test to the detection LightningCLI."""
+    """Dispatch fit/validate/test to the detection LightningCLI, predict to `detect_to_dir`."""
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
+    if argv[0] == "predict":
+        return predict_main(argv[1:])
     if argv[0] not in ("fit", "validate", "test"):
         print(f"visionkit detect: unknown subcommand {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2

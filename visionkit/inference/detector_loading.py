@@ -1,0 +1,78 @@
+"""Loading a detector for inference: a `visionkit detect fit` checkpoint or torchvision's COCO weights."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+from visionkit.detection import FasterRCNN, create_detector
+from visionkit.detection.builders import load_detector_weights
+from visionkit.errors import ConfigError
+from visionkit.models.weights import load_checkpoint_file
+
+COCO_MODEL = "fasterrcnn_resnet50_fpn"
+
+
+@dataclass
+class LoadedDetector:
+    """A detector in eval mode with the names and COCO category ids of its labels 1..K."""
+
+    model: FasterRCNN
+    classes: list[str]
+    category_ids: list[int]
+    source: str
+
+    def category_id(self, label: int) -> int:
+        """Original (COCO JSON) category id of contiguous label ``label`` (1..K)."""
+        return self.category_ids[label - 1]
+
+    def class_name(self, label: int) -> str:
+        """Name of contiguous label ``label`` (1..K)."""
+        return self.classes[label - 1]
+
+
+def coco_category_names() -> list[str]:
+    """Names of COCO's category ids 1..90 as torchvision's weights list them ("N/A" for gaps)."""
+    meta = torchvision.models.get_model_weights(COCO_MODEL).COCO_V1.meta
+    return list(meta["categories"][1:])
+
+
+def load_detector(weights: str | os.PathLike, device: torch.device | str = "cpu", *,
+                  model: str = COCO_MODEL, **options: Any) -> LoadedDetector:
+    """Detector from ``weights``: a visionkit detection checkpoint, or "coco" for model ``model``.
+
+    ``options`` override the saved builder options (e.g. ``box_score_thresh``,
+    ``box_detections_per_img``, ``min_size``); only tensors are unpickled from the file.
+    """
+    if str(weights) == "coco":
+        detector = create_detector(model, 91, pretrained="coco", **options)
+        names = coco_category_names()
+        loaded = LoadedDetector(detector, names, list(range(1, 91)), f"COCO {model}")
+    else:
+        loaded = _from_checkpoint(Path(weights), options)
+    loaded.model.eval().to(device)
+    return loaded
+
+
+def _from_checkpoint(path: Path, options: dict[str, Any]) -> LoadedDetector:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such checkpoint (pass a file written by `visionkit detect fit` "
+                          f"or --weights coco)")
+    data = load_checkpoint_file(path)
+    meta = data.get("visionkit")
+    if not meta or meta.get("task") != "detection":
+        task = meta.get("task") if meta else "none (not written by visionkit)"
+        raise ConfigError(f"{path}: not a detection checkpoint (task: {task}); "
+                          f"pass a file written by `visionkit detect fit`")
+    config = {**meta["model"], **options}
+    detector = create_detector(**config)
+    load_detector_weights(detector, data["state_dict"], str(path))
+    num_labels = config["num_classes"] - 1
+    ids = list(meta.get("category_ids") or range(1, num_labels + 1))
+    names = list(meta.get("classes") or [str(i) for i in ids])
+    return LoadedDetector(detector, names, ids, str(path))

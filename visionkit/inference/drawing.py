@@ -1,0 +1,37 @@
+"""Detections drawn on RGB uint8 images: one stable colour per class, labelled with name and score."""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+def class_colour(label: int) -> tuple[int, int, int]:
+    """RGB colour of class ``label``: hues a golden-ratio step apart, the same in every run."""
+    r, g, b = colorsys.hsv_to_rgb((label * 0.618033988749895) % 1.0, 0.85, 0.95)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def draw_detections(image: np.ndarray, boxes: np.ndarray, labels: Sequence[int],
+                    scores: Sequence[float], names: Sequence[str]) -> np.ndarray:
+    """Copy of ``image`` with each xyxy box outlined and captioned ``"name 0.93"`` in its class colour.
+
+    ``names[i]`` is the text for ``labels[i]`` (the caller maps labels to names).
+    """
+    out = np.ascontiguousarray(image).copy()
+    thickness = max(1, round(min(out.shape[:2]) / 300))
+    scale = max(0.4, min(out.shape[:2]) / 900)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for box, label, score, name in zip(boxes, labels, scores, names):
+        colour = class_colour(int(label))
+        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+        text = f"{name} {float(score):.2f}"
+        (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+        top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1  # inside the box at the top edge
+        cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, cv2.FILLED)
+        cv2.putText(out, text, (x1 + 2, top + th + 1), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
