@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from visionkit.data.synthetic_detection import make_shapes_detection
+from visionkit.tasks.checkpoint_io import save_task_checkpoint
 from visionkit.tasks.detection import DetectionTask
 
 TINY = {"min_size": 64, "max_size": 64, "fpn_channels": 32, "representation_size": 64,
@@ -19,10 +20,7 @@ def save_detection_checkpoint(path: Path, category_ids: list[int], classes: list
     torch.manual_seed(0)
     task = DetectionTask("fasterrcnn_resnet18_fpn", len(classes) + 1, options=TINY,
                          class_names=classes, category_ids=category_ids)
-    ckpt = {"state_dict": task.state_dict()}
-    task.on_save_checkpoint(ckpt)
-    torch.save(ckpt, path)
-    return path
+    return save_task_checkpoint(task, path)
 
 
 @pytest.fixture(scope="session")

@@ -9,4 +9,5 @@ BENCHMARKS: dict[str, str] = {
     "coco-eval": "visionkit.benchmarks.coco_eval",
     "faster-rcnn": "visionkit.benchmarks.detection",
     "gradcam": "visionkit.benchmarks.gradcam",
+    "predict-memory": "visionkit.benchmarks.predict_memory",
 }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -17,3 +20,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                         storage_options: Any | None = None) -> None:
         """Write `checkpoint` to `path` atomically."""
         atomic_write_with(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def save_task_checkpoint(task: L.LightningModule, path: str | os.PathLike) -> Path:
+    """Write ``task``'s weights and inference metadata as `fit` would, without a Trainer (atomic)."""
+    checkpoint: dict[str, Any] = {"state_dict": task.state_dict()}
+    task.on_save_checkpoint(checkpoint)
+    return atomic_write_with(path, lambda tmp: torch.save(checkpoint, tmp))
