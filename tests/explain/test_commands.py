@@ -91,3 +91,27 @@ def test_tool_wrappers_show_help():
         result = subprocess.run([sys.executable, str(TOOLS / tool), "--help"], capture_output=True,
                                 text=True, check=True)
         assert words in result.stdout
+
+
+def test_gradcam_of_a_detection_checkpoint_explains_one_box(tmp_path, capsys):
+    import torch
+
+    from visionkit.tasks.checkpoint_io import save_task_checkpoint
+    from visionkit.tasks.detection import DetectionTask
+
+    torch.manual_seed(0)
+    task = DetectionTask("fasterrcnn_resnet18_fpn", 3, class_names=["a", "b"], category_ids=[3, 7],
+                         options={"min_size": 64, "max_size": 64, "fpn_channels": 16,
+                                  "representation_size": 32, "box_score_thresh": 0.0})
+    ckpt = save_task_checkpoint(task, tmp_path / "det.ckpt")
+    image = tmp_path / "scene.png"
+    write_png(image, np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    out = tmp_path / "cam"
+    assert main(["explain", "gradcam", "--ckpt", str(ckpt), str(image), "--detection", "1",
+                 "--out", str(out)]) == 0
+    assert "1 heatmap(s)" in capsys.readouterr().out
+    [row] = json.loads((out / "gradcam.json").read_text())
+    assert row["detection"] == 1 and row["category_id"] in (3, 7) and row["class"] in ("a", "b")
+    assert row["layer"].startswith("backbone.fpn.") and Path(row["png"]).stat().st_size > 1000
+    x1, y1, x2, y2 = row["box"]
+    assert 0 <= x1 < x2 <= 80 and 0 <= y1 < y2 <= 60

@@ -7,8 +7,9 @@ import sys
 
 USAGE = """usage: visionkit explain gradcam --ckpt CKPT --source IMG... [options]
 
-  gradcam   Grad-CAM / Grad-CAM++ heatmaps of a classification checkpoint, overlaid on each
-            image as the model saw it; PNGs and gradcam.json in --out (`gradcam --help`)."""
+  gradcam   Grad-CAM / Grad-CAM++ heatmaps of a classification checkpoint (or of one detection
+            of a detection checkpoint), overlaid on each image; PNGs and gradcam.json in --out
+            (`gradcam --help`)."""
 
 
 def gradcam_main(argv: list[str]) -> int:
@@ -16,15 +17,19 @@ def gradcam_main(argv: list[str]) -> int:
     from visionkit.explain.gradcam import METHODS
 
     parser = argparse.ArgumentParser(prog="visionkit explain gradcam",
-                                     description="Grad-CAM heatmaps of a classifier's decision.")
-    parser.add_argument("--ckpt", required=True, help="checkpoint written by `classify fit`")
+                                     description="Grad-CAM heatmaps of a classifier's decision, or of a "
+                                                 "detector's box.")
+    parser.add_argument("--ckpt", required=True,
+                        help="checkpoint written by `classify fit` or `detect fit`")
     parser.add_argument("sources", nargs="*", help="image files, folders or glob patterns")
     parser.add_argument("--source", nargs="+", action="extend", default=[],
                         help="same as positional PATHs")
     parser.add_argument("--layer", default=None,
                         help="dotted module name, e.g. backbone.net.layer3 (default: last conv block)")
     parser.add_argument("--class", dest="target", default=None,
-                        help="class name or index to explain (default: the predicted class)")
+                        help="class name or index to explain (default: the predicted class); "
+                             "for a detector, the detection's rank (default 0: top score)")
+    parser.add_argument("--detection", dest="target", help="same as --class, for detectors")
     parser.add_argument("--method", choices=METHODS, default="gradcam")
     parser.add_argument("--out", default="runs/explain/gradcam", help="output folder")
     parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")

@@ -1,4 +1,4 @@
-"""Grad-CAM of a classification checkpoint on image files, written as PNG panels plus an index."""
+"""Grad-CAM of a classification or detection checkpoint on image files: PNG panels plus an index."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from visionkit.data.images import read_image
 from visionkit.data.sources import expand_image_sources
 from visionkit.data.transforms import classification_eval_transform
 from visionkit.errors import ConfigError
-from visionkit.explain.gradcam import class_score, grad_cam
-from visionkit.explain.overlay import caption, enlarge, overlay, write_png
+from visionkit.explain.gradcam import box_score, class_score, grad_cam
+from visionkit.explain.overlay import caption, enlarge, mark, overlay, write_png
 from visionkit.fileio import write_json
 from visionkit.inference.classification import load_classifier
+from visionkit.inference.detector_loading import load_detector
+from visionkit.models.weights import load_checkpoint_file
 
 MIN_SIDE = 224  # small model inputs are shown enlarged (pixels repeated) to at least this side
 
@@ -54,7 +56,13 @@ def gradcam_files(ckpt: str | os.PathLike, sources: Sequence[str], out_dir: str 
 
     The heatmap is for class `target` (name or index; default: the predicted class) and is drawn
     on the image as the model saw it (resized and centre-cropped like `classify predict`).
+    A detection checkpoint goes to `detection_gradcam_files` (``target`` is then the detection's
+    rank, 0 = top score).
     """
+    if load_checkpoint_file(ckpt).get("visionkit", {}).get("task") == "detection":
+        rank = int(target) if target is not None and target.isdigit() else 0
+        return detection_gradcam_files(ckpt, sources, out_dir, layer=layer, detection=rank,
+                                       method=method, device=device)
     loaded = load_classifier(ckpt, device)
     wanted = class_index(target, loaded.classes)
     transform = classification_eval_transform(loaded.image_size, loaded.mean, loaded.std,
@@ -73,5 +81,36 @@ def gradcam_files(ckpt: str | os.PathLike, sources: Sequence[str], out_dir: str 
         png = write_png(_free_name(out_dir, Path(path).stem, taken), caption(panel, text))
         rows.append({"path": str(path), "class": loaded.classes[cls], "prob": round(float(probs[cls]), 6),
                      "method": method, "layer": result.layer, "png": str(png)})
+    write_json(out_dir / "gradcam.json", rows)
+    return rows
+
+
+def detection_gradcam_files(ckpt: str | os.PathLike, sources: Sequence[str], out_dir: str | os.PathLike,
+                            *, layer: str | None = None, detection: int = 0, method: str = "gradcam",
+                            device: str | torch.device = "cpu") -> list[dict]:
+    """For each image: the heatmap of detection number ``detection`` (0 = top score), box drawn."""
+    loaded = load_detector(ckpt, device)
+    out_dir, taken, rows = Path(out_dir), set(), []
+    for path in expand_image_sources(sources):
+        image = read_image(path)
+        x = torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(255).to(device)
+        with torch.inference_mode():
+            found = len(loaded.model([x])[0]["scores"])
+        if detection >= found:
+            rows.append({"path": str(path), "detections": found, "png": None})
+            continue
+        result = grad_cam(loaded.model, [x], box_score(detection), layer=layer, method=method)
+        det = {k: v[detection].cpu() for k, v in result.output[0].items()}
+        label = int(det["labels"])
+        shown = mark(overlay(image, result.heatmaps[0].cpu().numpy()), det["boxes"].tolist())
+        panel = np.concatenate([mark(image, det["boxes"].tolist()), np.full((image.shape[0], 4, 3), 255,
+                                                                          np.uint8), shown], 1)
+        text = (f"#{detection} {loaded.class_name(label)} {float(det['scores']):.2f}  {method} "
+                f"@ {result.layer}")
+        png = write_png(_free_name(out_dir, Path(path).stem, taken), caption(enlarge(panel, MIN_SIDE), text))
+        rows.append({"path": str(path), "detection": detection, "class": loaded.class_name(label),
+                     "category_id": loaded.category_id(label), "score": round(float(det["scores"]), 6),
+                     "box": [round(v, 2) for v in det["boxes"].tolist()], "method": method,
+                     "layer": result.layer, "png": str(png)})
     write_json(out_dir / "gradcam.json", rows)
     return rows
