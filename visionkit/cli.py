@@ -8,12 +8,13 @@ import sys
 # name -> (module with main(argv) -> int, one-line help). Modules import lazily so --help is instant.
 COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("visionkit.commands.classify", "fit/validate/test an image classifier; predict top-k"),
-    "detect": ("visionkit.commands.detect", "train/validate/test detectors; predict on images, folders, videos"),
+    "detect": ("visionkit.commands.detect", "train/validate/test detectors; predict on images and videos"),
     "evaluate": ("visionkit.commands.evaluate", "COCO mAP of a results JSON against a GT JSON"),
     "benchmark": ("visionkit.commands.benchmark", "speed/quality benchmarks, printed as JSON"),
     "demo": ("visionkit.commands.demo", "offline demo on embedded data; writes runs/demo/"),
     "summary": ("visionkit.commands.summary", "per-layer shapes, params, MACs, memory, receptive field"),
     "explain": ("visionkit.commands.explain", "Grad-CAM heatmaps of what drove a prediction"),
+    "export": ("visionkit.commands.export", "checkpoint to TorchScript or ONNX, metadata embedded"),
 }
 
 

@@ -107,10 +107,9 @@ class DetectionTransform(nn.Module):
         height = int(math.ceil(max(img.shape[-2] for img in images) / stride) * stride)
         width = int(math.ceil(max(img.shape[-1] for img in images) / stride) * stride)
         channels = max(img.shape[0] for img in images)
-        batch = images[0].new_zeros((len(images), channels, height, width))
-        for img, slot in zip(images, batch, strict=True):
-            slot[: img.shape[0], : img.shape[1], : img.shape[2]].copy_(img)
-        return batch
+        # F.pad, not copies into a zero batch: ONNX export drops in-place writes into views.
+        return torch.stack([F.pad(img, (0, width - img.shape[2], 0, height - img.shape[1],
+                                        0, channels - img.shape[0])) for img in images])
 
     def postprocess(
         self,

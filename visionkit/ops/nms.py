@@ -46,6 +46,8 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
     """Indices kept by NMS run independently within each category ``idxs``, by decreasing score."""
+    if torch.jit.is_tracing():
+        return _batched_nms_traced(boxes, scores, idxs, iou_threshold)
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     boxes64, scores64 = boxes.double(), scores.double()
@@ -59,6 +61,23 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     if _exact_sum(boxes64, offsets, shifted):
         return torchvision.ops.nms(shifted, scores64, iou_threshold)
     return _batched_nms_per_class(boxes64, scores64, idxs, iou_threshold)
+
+
+def _batched_nms_traced(
+    boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float
+) -> Tensor:
+    """The class-shift path with no branch on data, for `torch.jit.trace` and ONNX export.
+
+    A trace fixes Python-side decisions, so this skips the exactness check and the per-class
+    split (the float64 shift is exact for pixel boxes and class counts of real models), and
+    takes the extent over the boxes and 0 so that images with no boxes run too (a wider gap
+    leaves the result as it is). ONNX's NonMaxSuppression rounds the shifted boxes to float32
+    (torchvision's symbolic casts them), as torchvision's own batched_nms does.
+    """
+    boxes64 = boxes.double()
+    extent = torch.cat((boxes64.reshape(-1), boxes64.new_zeros(1)))
+    offsets = (idxs.double() * (extent.max() - extent.min() + 1))[:, None]
+    return torchvision.ops.nms(boxes64 + offsets, scores.double(), iou_threshold)
 
 
 def _exact_sum(a: Tensor, b: Tensor, total: Tensor) -> bool:

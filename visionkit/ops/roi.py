@@ -47,12 +47,10 @@ def boxes_to_rois(boxes: Boxes) -> Tensor:
     for i, b in enumerate(boxes):
         if b.dim() != 2 or b.shape[1] != 4:
             raise ValueError(f"boxes of image {i} must be [K, 4], got {list(b.shape)}")
-    concat = torch.cat(boxes, dim=0)
-    image_index = torch.repeat_interleave(
-        torch.arange(len(boxes), dtype=concat.dtype, device=concat.device),
-        torch.tensor([len(b) for b in boxes], device=concat.device),
-    )
-    return torch.cat((image_index[:, None], concat), dim=1)
+    # Index columns shaped like each image's boxes (no Python-side counts), so traced and
+    # exported graphs stay valid for any number of boxes.
+    image_index = torch.cat([torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)])
+    return torch.cat((image_index, torch.cat(boxes, dim=0)), dim=1)
 
 
 def roi_pool(

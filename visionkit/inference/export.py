@@ -1,0 +1,196 @@
+"""Exporting a classification or detection checkpoint to TorchScript or ONNX, metadata inside.
+
+Classifier files take a normalised float ``[B, 3, S, S]`` batch (any B; S the checkpoint's
+``image_size``) and return logits ``[B, K]``. Detector files take ONE float ``[3, H, W]`` image
+in 0–1 and return ``(boxes [D, 4] xyxy in its pixels, labels int64 [D] in 1..K, scores [D])``.
+Both are traced on the CPU on a sample input (a TorchScript detector keeps CPU tensors it
+creates, so run it on the CPU). A traced detector keeps the number of detections dynamic but
+fixes its resize, padding and anchors for the traced image size, so it is valid ONLY for images
+of exactly ``input_size`` (in the metadata; ONNX Runtime rejects other sizes, TorchScript may
+fail or silently give wrong boxes).
+
+The metadata (a JSON object: task, classes, sizes, normalisation or category ids) is the
+TorchScript extra file ``visionkit.json`` and the ONNX ``metadata_props`` key ``visionkit``;
+`read_export_metadata` reads either.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from visionkit import __version__
+from visionkit.errors import ConfigError
+from visionkit.fileio import atomic_write_with
+from visionkit.inference.classification import load_classifier
+from visionkit.inference.detector_loading import load_detector
+from visionkit.models.weights import load_checkpoint_file
+
+FORMATS = ("onnx", "torchscript")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+METADATA_KEY = "visionkit"
+TORCHSCRIPT_METADATA = "visionkit.json"
+ONNX_OPSET = 17  # RoiAlign's coordinate_transformation_mode needs >= 16
+
+
+class DetectorExport(nn.Module):
+    """One ``[3, H, W]`` 0–1 image in, ``(boxes, labels, scores)`` tensors out (eval mode)."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Detections of ``image`` as three tensors instead of a list of dicts."""
+        detection = self.detector([image])[0]
+        return detection["boxes"], detection["labels"], detection["scores"]
+
+
+@dataclass
+class Exportable:
+    """A module to trace, its sample input, its I/O names (ONNX) and the metadata to embed."""
+
+    module: nn.Module
+    sample: Tensor
+    input_names: list[str]
+    output_names: list[str]
+    dynamic_axes: dict[str, dict[int, str]]
+    metadata: dict[str, Any]
+
+
+def exportable(ckpt: str | os.PathLike, image_size: Sequence[int] | None = None) -> Exportable:
+    """What to export from a classification or detection checkpoint (task read from its metadata)."""
+    task = (load_checkpoint_file(ckpt).get("visionkit") or {}).get("task")
+    if task == "classification":
+        if image_size is not None:
+            raise ConfigError("image_size is for detectors: a classifier exports at its "
+                              "checkpoint's image_size (any batch size)")
+        return _classifier_exportable(ckpt)
+    if task == "detection":
+        return _detector_exportable(ckpt, image_size)
+    raise ConfigError(f"{ckpt}: not a visionkit classification or detection checkpoint "
+                      f"(task: {task or 'none'})")
+
+
+def _classifier_exportable(ckpt: str | os.PathLike) -> Exportable:
+    loaded = load_classifier(ckpt)
+    size = loaded.image_size
+    sample = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    metadata = {"task": "classification", "input": f"normalised float [B, 3, {size}, {size}]",
+                "outputs": ["logits"], "classes": loaded.classes, "image_size": size,
+                "crop_fraction": loaded.crop_fraction, "mean": loaded.mean, "std": loaded.std}
+    return Exportable(loaded.model, sample, ["image"], ["logits"],
+                      {"image": {0: "batch"}, "logits": {0: "batch"}}, metadata)
+
+
+def _detector_exportable(ckpt: str | os.PathLike, image_size: Sequence[int] | None) -> Exportable:
+    loaded = load_detector(ckpt)
+    if image_size is None:
+        side = loaded.model.transform.min_size[-1]
+        image_size = (side, side)
+    height, width = (int(s) for s in image_size)
+    if height <= 0 or width <= 0:
+        raise ConfigError(f"image_size must be positive (height, width), got {tuple(image_size)}")
+    sample = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
+    outputs = ["boxes", "labels", "scores"]
+    metadata = {"task": "detection", "input": f"float [3, {height}, {width}] in 0-1",
+                "input_size": [height, width],
+                "note": "valid only for images of exactly input_size (height, width)",
+                "outputs": outputs, "classes": loaded.classes,
+                "category_ids": loaded.category_ids}
+    return Exportable(DetectorExport(loaded.model).eval(), sample, ["image"], outputs,
+                      {name: {0: "detections"} for name in outputs}, metadata)
+
+
+def default_output(ckpt: str | os.PathLike, fmt: str) -> Path:
+    """``<ckpt stem>.onnx`` or ``<ckpt stem>.torchscript.pt`` beside the checkpoint."""
+    path = Path(ckpt)
+    return path.with_name(path.stem + SUFFIXES[fmt])
+
+
+def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, *,
+                 image_size: Sequence[int] | None = None) -> Path:
+    """Write the checkpoint's model as ``fmt`` ("onnx" or "torchscript") to ``out`` atomically.
+
+    ``image_size`` ``(height, width)``: detectors only, the one input size the file accepts
+    (default: ``min_size`` square).
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        require_onnx()
+    target = exportable(ckpt, image_size)
+    target.metadata.update(format=fmt, visionkit_version=__version__)
+    out = Path(out) if out is not None else default_output(ckpt, fmt)
+    write = write_onnx if fmt == "onnx" else write_torchscript
+    # Expected, nothing to act on: the tracer's notes on the Python-side sizes it fixes (see the
+    # module docstring) and on the traced resize scale, torch's deprecation of TorchScript and of
+    # the TorchScript-based ONNX exporter (both used on purpose, see write_onnx), and the ONNX
+    # exporter's caution about negative gather indices (ours come from topk and arange).
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", "To copy construct from a tensor")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", "Exporting aten::index operator of advanced indexing")
+        write(target, out)
+    return out
+
+
+def write_torchscript(target: Exportable, out: Path) -> None:
+    """Trace ``target.module`` and save it with the metadata as extra file ``visionkit.json``."""
+    traced = torch.jit.trace(target.module, (target.sample,), check_trace=False)
+    extra = {TORCHSCRIPT_METADATA: json.dumps(target.metadata)}
+    atomic_write_with(out, lambda tmp: torch.jit.save(traced, tmp, _extra_files=extra))
+
+
+def require_onnx() -> None:
+    """Raise a one-line `ConfigError` naming the extra when the ``onnx`` package is missing."""
+    if importlib.util.find_spec("onnx") is None:
+        raise ConfigError("ONNX export needs the onnx package (and onnxruntime to run the file): "
+                          "pip install 'visionkit[export]'")
+
+
+def write_onnx(target: Exportable, out: Path) -> None:
+    """Export ``target.module`` to ONNX with the metadata under ``metadata_props["visionkit"]``."""
+    import onnx
+
+    buffer = io.BytesIO()
+    # The TorchScript-based exporter (dynamo=False): it traces, so it keeps the detector's
+    # data-dependent detection count, and torchvision registers its nms/roi_align for it. The
+    # torch.export-based one (dynamo=True) stops at the detector's data-dependent branches
+    # (GuardOnDataDependentSymNode in batched_nms) and needs onnxscript.
+    torch.onnx.export(target.module, (target.sample,), buffer, dynamo=False,
+                      opset_version=ONNX_OPSET, input_names=target.input_names,
+                      output_names=target.output_names, dynamic_axes=target.dynamic_axes)
+    model = onnx.load_from_string(buffer.getvalue())
+    onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(target.metadata)})
+    atomic_write_with(out, lambda tmp: onnx.save(model, tmp))
+
+
+def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata embedded by `export_model` in a ``.onnx`` or TorchScript file."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+        text = props.get(METADATA_KEY)
+    else:
+        extra = {TORCHSCRIPT_METADATA: ""}
+        torch.jit.load(path, map_location="cpu", _extra_files=extra)
+        text = extra[TORCHSCRIPT_METADATA] or None
+    if text is None:
+        raise ConfigError(f"{path}: no visionkit metadata (not written by `visionkit export`)")
+    return json.loads(text)
