@@ -93,11 +93,12 @@ def test_box_reaching_outside_is_clipped_and_named(tmp_path):
     ({"file_name": "a.png", "width": W, "height": H}, ("a.png",), "image #0: missing field 'id'"),
 ])
 def test_invalid_image_is_dropped_with_its_annotations(tmp_path, image, files, expected):
-    path = write_coco(tmp_path, images=[image], annotations=[ann(1, [1, 1, 5, 5], image_id=5)],
-                      files=files)
+    valid = {"id": 2, "file_name": "b.png", "width": W, "height": H}
+    path = write_coco(tmp_path, images=[image, valid], files=(*files, "b.png"),
+                      annotations=[ann(1, [1, 1, 5, 5], image_id=5), ann(2, [1, 1, 5, 5], image_id=2)])
     with pytest.warns(UserWarning) as caught:
         ds = CocoDetection(path, tmp_path)
-    assert len(ds) == 0
+    assert [r.image_id for r in ds.records] == [2]
     message = str(caught[0].message)
     assert expected in message
     assert "annotation id 1 (image id 5): image_id 5 is not a (valid) image" in message
@@ -108,7 +109,10 @@ def test_file_level_problems_raise(tmp_path):
     with pytest.raises(DatasetError, match="bad.json: not a readable JSON"):
         CocoDetection(tmp_path / "bad.json", tmp_path)
     path = write_coco(tmp_path, images=[{"id": 1, "file_name": "a.png", "width": W, "height": H}] * 2)
-    with pytest.raises(DatasetError, match=r"duplicate image ids \[1\]"):
+    with pytest.raises(DatasetError, match=r"ann.json: duplicate image ids \[1\] \(field 'id'"):
+        CocoDetection(path, tmp_path)
+    path = write_coco(tmp_path, annotations=[ann(4, [1, 1, 5, 5]), ann(4, [2, 2, 5, 5], image_id=2)])
+    with pytest.raises(DatasetError, match=r"ann.json: duplicate annotation ids \[4\] \(field 'id'"):
         CocoDetection(path, tmp_path)
     path = write_coco(tmp_path, categories=[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}])
     with pytest.raises(DatasetError, match="duplicate category id 1"):
@@ -120,7 +124,7 @@ def test_file_level_problems_raise(tmp_path):
 
 def test_image_whose_size_disagrees_with_the_json_is_an_error(tmp_path):
     path = write_coco(tmp_path, images=[{"id": 9, "file_name": "a.png", "width": 64, "height": H}],
-                      files=("a.png",))
+                      annotations=[ann(1, [1, 1, 5, 5], image_id=9)], files=("a.png",))
     ds = CocoDetection(path, tmp_path)
     with pytest.raises(DatasetError, match="image id 9 .* is 40x30 px but the JSON says 64x30"):
         ds[0]
@@ -137,3 +141,46 @@ def test_train_transform_moves_boxes_with_pixels(tmp_path):
     image, target = CocoDetection(path, tmp_path, lambda i, t: apply_detection_transform(crop, i, t))[0]
     assert image.shape == (3, 24, 24) and target["boxes"].shape == (1, 4)
     assert (target["boxes"][:, 2:] <= 24).all() and (target["boxes"][:, :2] >= 0).all()
+
+
+@pytest.mark.parametrize("drop, expected", [
+    ("images", "ann.json: missing top-level key 'images'"),
+    ("annotations", "ann.json: missing top-level key 'annotations'"),
+    ("categories", "ann.json: missing top-level key 'categories'"),
+])
+def test_missing_top_level_key_is_named(tmp_path, drop, expected):
+    path = write_coco(tmp_path, annotations=[ann(1, [1, 1, 5, 5])])
+    data = json.loads(path.read_text())
+    del data[drop]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=expected):
+        CocoDetection(path, tmp_path)
+
+
+def test_a_file_without_any_box_is_an_error(tmp_path):
+    path = write_coco(tmp_path)  # two images, 0 annotations overall
+    with pytest.raises(DatasetError, match=r"ann.json: no usable annotations \(2 images, 0 boxes\)"):
+        CocoDetection(path, tmp_path)
+    path = write_coco(tmp_path, annotations=[ann(8, [1, 1, 0, 5])])  # the only box is invalid
+    with pytest.warns(UserWarning), pytest.raises(
+            DatasetError, match=r"first: annotation id 8 \(image id 1\): bbox \[1, 1, 0, 5\]"):
+        CocoDetection(path, tmp_path)
+
+
+def test_missing_image_files_everywhere_name_the_first_one(tmp_path):
+    path = write_coco(tmp_path, annotations=[ann(1, [1, 1, 5, 5])], files=())
+    with pytest.warns(UserWarning), pytest.raises(DatasetError) as err:
+        CocoDetection(path, tmp_path / "elsewhere")
+    message = str(err.value)
+    assert "no usable images (0 images" in message
+    assert f"image id 1: image file {tmp_path / 'elsewhere' / 'a.png'} does not exist" in message
+
+
+def test_unicode_and_spaces_in_paths(tmp_path):
+    root = tmp_path / "données d'été" / "画像"
+    root.mkdir(parents=True)
+    image = {"id": 1, "file_name": "chat noir é.png", "width": W, "height": H}
+    path = write_coco(root, images=[image], annotations=[ann(1, [1, 1, 5, 5])], files=())
+    cv2.imencode(".png", np.zeros((H, W, 3), np.uint8))[1].tofile(root / "chat noir é.png")
+    image, target = CocoDetection(path, root)[0]
+    assert image.shape == (3, H, W) and target["boxes"].tolist() == [[1, 1, 6, 6]]

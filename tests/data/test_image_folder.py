@@ -1,5 +1,8 @@
 """Image folders: class discovery, validation (error or skip + report), splits, collation."""
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -38,11 +41,25 @@ def test_empty_class_folder_is_an_error_naming_it(tmp_path):
         scan_image_folder(tmp_path)
 
 
-def test_corrupt_file_is_an_error_naming_it(tmp_path):
+def noise_image_bytes(fmt):
+    """Encoded bytes of a 64x64 noise image (noise keeps the file long enough to cut)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("broken.jpg", b"\xff\xd8\xff\xe0 not a jpeg", "not a readable image"),
+    ("zero.png", b"", "empty file (0 bytes)"),
+    ("notes.png", b"a text file with an image extension", "not a readable image"),
+    ("cut.png", noise_image_bytes("PNG")[:3000], "Truncated File Read"),
+])
+def test_corrupt_file_is_an_error_naming_it(tmp_path, name, content, reason):
     make_folder(tmp_path, {"ant": 2, "bee": 2})
-    (tmp_path / "bee" / "broken.jpg").write_bytes(b"garbage")
-    with pytest.raises(ImageReadError, match="broken.jpg"):
+    (tmp_path / "bee" / name).write_bytes(content)
+    with pytest.raises(ImageReadError) as err:
         scan_image_folder(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'bee' / name}: ") and reason in str(err.value)
 
 
 def test_skip_invalid_leaves_out_and_reports(tmp_path):
@@ -64,19 +81,51 @@ def test_skip_invalid_leaves_out_and_reports(tmp_path):
 
 
 def test_decode_failure_at_read_time_error_or_skip(tmp_path):
-    make_folder(tmp_path, {"ant": 1})
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
-        tmp_path / "ant" / "full.png")
-    data = (tmp_path / "ant" / "full.png").read_bytes()
+    make_folder(tmp_path, {"ant": 1, "bee": 1})
+    data = noise_image_bytes("JPEG")
     (tmp_path / "ant" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    index = scan_image_folder(tmp_path)  # a truncated JPEG has a valid header: found on decoding
+    assert str(tmp_path / "ant" / "cut.jpg") in dict(index.samples)
     samples = [(str(tmp_path / "ant" / "cut.jpg"), 0), (str(tmp_path / "ant" / "0.jpg"), 0)]
     tf = classification_eval_transform(8, (0.5,) * 3, (0.5,) * 3)
-    with pytest.raises(ImageReadError, match="cut.jpg"):
+    with pytest.raises(ImageReadError, match=r"cut.jpg: cannot decode image .*truncated"):
         ImageFolderDataset(samples, ["ant"], tf)[0]
     ds = ImageFolderDataset(samples, ["ant"], tf, skip_invalid=True)
     batch = collate_classification([ds[0], ds[1]])
     assert batch["image"].shape == (1, 3, 8, 8)
     assert batch["skipped"][0][0].endswith("cut.jpg")
+
+
+def test_nested_folders_belong_to_their_top_class_folder(tmp_path):
+    make_folder(tmp_path, {"ant": 1, "bee": 1, "bee/2019/june": 2, "bee/.thumbnails": 1})
+    index = scan_image_folder(tmp_path)
+    assert index.classes == ["ant", "bee"]
+    bees = [Path(p).relative_to(tmp_path).as_posix() for p, label in index.samples if label == 1]
+    assert bees == ["bee/0.jpg", "bee/2019/june/0.jpg", "bee/2019/june/1.jpg"]
+
+
+def test_symlinked_folders_are_followed_once_and_loops_end(tmp_path):
+    root = make_folder(tmp_path / "data", {"ant": 1, "bee": 1})
+    make_folder(tmp_path / "elsewhere", {"more ants": 2})
+    (root / "ant" / "linked").symlink_to(tmp_path / "elsewhere" / "more ants")
+    (root / "ant" / "linked again").symlink_to(tmp_path / "elsewhere" / "more ants")
+    (root / "ant" / "loop").symlink_to(root / "ant")
+    (root / "bee" / "up").symlink_to(root)
+    (root / "bee" / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    index = scan_image_folder(root, skip_invalid=True)
+    assert [label for _, label in index.samples] == [0, 0, 0, 1]
+    assert sorted(Path(p).relative_to(root).as_posix() for p, _ in index.samples) == [
+        "ant/0.jpg", "ant/linked/0.jpg", "ant/linked/1.jpg", "bee/0.jpg"]
+    assert [Path(p).name for p, _ in index.skipped] == ["dangling.jpg"]
+
+
+def test_unicode_and_spaces_in_paths_just_work(tmp_path):
+    root = make_folder(tmp_path / "mes données été", {"chat noir": 1, "犬 dog": 2})
+    index = scan_image_folder(root)
+    assert index.classes == ["chat noir", "犬 dog"] and len(index.samples) == 3
+    ds = ImageFolderDataset(index.samples, index.classes,
+                            classification_eval_transform(8, (0.5,) * 3, (0.5,) * 3))
+    assert ds[2]["path"].endswith("犬 dog/1.jpg") and tuple(ds[2]["image"].shape) == (3, 8, 8)
 
 
 def test_val_root_must_use_training_classes(tmp_path):

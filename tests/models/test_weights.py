@@ -1,12 +1,17 @@
 """Pretrained weights: torchvision files load unchanged, offline misses fail loudly."""
 
+import argparse
+import ast
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
 
+import visionkit
 from visionkit.errors import WeightsError
 from visionkit.models import create_classifier
-from visionkit.models.weights import torchvision_weights_url
+from visionkit.models.weights import load_checkpoint_file, torchvision_weights_url
 
 
 @pytest.fixture
@@ -96,3 +101,21 @@ def test_missing_or_garbage_files(weights_dir):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="junk.pth: not a readable PyTorch weights file"):
         create_classifier("resnet18", 2, pretrained=junk)
+
+
+def test_checkpoints_are_unpickled_with_tensors_only(tmp_path):
+    path = tmp_path / "payload.ckpt"
+    torch.save({"state_dict": {}, "payload": argparse.Namespace(run="anything")}, path)
+    with pytest.raises(WeightsError, match="payload.ckpt: not a readable PyTorch weights file"):
+        load_checkpoint_file(path)
+
+
+def test_every_torch_load_in_visionkit_is_weights_only():
+    loaders = {("torch", "load"), ("torch.hub", "load_state_dict_from_url")}
+    for path in sorted(Path(visionkit.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if (ast.unparse(node.func.value), node.func.attr) in loaders:
+                flag = {k.arg: k.value for k in node.keywords}.get("weights_only")
+                assert isinstance(flag, ast.Constant) and flag.value is True, f"{path}:{node.lineno}"

@@ -19,7 +19,9 @@ raises `DatasetError` listing them instead):
 - box partly outside its image: clipped to the image; wholly outside: dropped.
 
 A file that cannot be read as a whole (not JSON, no ``images``/``annotations``/``categories``
-lists, category without ``id``/``name``, duplicate image or category ids) raises `DatasetError`.
+lists, category without ``id``/``name``, duplicate image, annotation or category ids) raises
+`DatasetError`, and so does one left with no image or no box at all once invalid records are
+dropped: a detector can neither learn from it nor be scored on it.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ class CocoDetection(Dataset):
         self.issues: list[Issue] = []
         self.records = self._parse(data)
         self._report(on_invalid)
+        self._require_boxes()
 
     @property
     def num_classes(self) -> int:
@@ -236,6 +239,15 @@ class CocoDetection(Dataset):
         area = float(area) if _is_number(area) and area > 0 else (box[2] - box[0]) * (box[3] - box[1])
         return box, int(ann["category_id"]), int(ann.get("iscrowd", 0) == 1), area
 
+    def _require_boxes(self) -> None:
+        """Raise unless some image is left and some box with it (a file of negatives only is wrong)."""
+        if any(len(record.boxes) for record in self.records):
+            return
+        what = "annotations" if self.records else "images"
+        first = f"; {len(self.issues)} invalid records, first: {self.issues[0]}" if self.issues else ""
+        raise DatasetError(f"{self.annotation_file}: no usable {what} ({len(self.records)} images, "
+                           f"0 boxes{first}); a detector needs boxes to train on and be scored against")
+
     def _report(self, on_invalid: str) -> None:
         if not self.issues:
             return
@@ -267,13 +279,24 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: a COCO file is a JSON object, got {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise DatasetError(f"{path}: needs a list {key!r}, got {type(data.get(key)).__name__}")
-    counts = Counter(img["id"] for img in data["images"] if isinstance(img, dict) and _is_int(img.get("id")))
+        if key not in data:
+            raise DatasetError(f"{path}: missing top-level key {key!r} (a COCO instances file has "
+                               f"'images', 'annotations' and 'categories' lists)")
+        if not isinstance(data[key], list):
+            raise DatasetError(f"{path}: top-level key {key!r} must be a list, got "
+                               f"{type(data[key]).__name__}")
+    _require_unique_ids(data["images"], "image", path)
+    _require_unique_ids(data["annotations"], "annotation", path)
+    return data
+
+
+def _require_unique_ids(records: Sequence[Any], what: str, path: Path) -> None:
+    """Raise naming the repeated integer ``id`` values of ``records``."""
+    counts = Counter(r["id"] for r in records if isinstance(r, dict) and _is_int(r.get("id")))
     duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
-        raise DatasetError(f"{path}: duplicate image ids {duplicates[:MAX_LISTED]}")
-    return data
+        raise DatasetError(f"{path}: duplicate {what} ids {duplicates[:MAX_LISTED]} (field 'id' "
+                           f"of the {what}s must be unique)")
 
 
 def read_categories(annotation_file: str | os.PathLike) -> dict[int, str]:

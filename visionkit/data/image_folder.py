@@ -1,8 +1,13 @@
 """Image folders (`root/<class>/**/*.jpg`): scanning with validation, splitting, and a Dataset.
 
-Class names are the sorted sub-folder names. Invalid content — an unreadable file, a class
-folder without images — raises `DatasetError`/`ImageReadError` naming it, or with
-`skip_invalid=True` is left out and listed in `FolderIndex.skipped` (never dropped silently).
+Class names are the sorted sub-folder names. Images in nested folders belong to their top
+class folder (`root/cat/2019/a.jpg` is a "cat"); folders and files whose names start with "." are
+left out. Symlinked files and folders are followed, each real folder is visited once (a symlink
+loop ends there). Files without an image extension are listed in `FolderIndex.ignored`.
+
+Invalid content — an unreadable file, a class folder without images — raises
+`DatasetError`/`ImageReadError` naming it, or with `skip_invalid=True` is left out and listed in
+`FolderIndex.skipped` (never dropped silently).
 """
 
 from __future__ import annotations
@@ -34,10 +39,21 @@ class FolderIndex:
 
 
 def _walk_files(folder: Path) -> list[Path]:
-    """All files under `folder`, sorted; symlinked folders are not followed (no loops)."""
+    """All files under `folder`, sorted; symlinks are followed, each real folder visited once.
+
+    A link back to `folder` or one of its parents is a loop and is not followed.
+    """
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    real_root = Path(os.path.realpath(folder))
+    seen = {str(real_root), *map(str, real_root.parents)}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        kept = []
+        for name in sorted(d for d in dirnames if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(dirpath, name))
+            if real not in seen:
+                seen.add(real)
+                kept.append(name)
+        dirnames[:] = kept
         found += [Path(dirpath) / f for f in filenames if not f.startswith(".")]
     return sorted(found)
 
@@ -106,9 +122,9 @@ def stratified_split(samples: Sequence[Sample], val_fraction: float, seed: int
 class ImageFolderDataset(Dataset):
     """(path, label) samples → dicts `{"image": tensor, "label": int, "path": str}`.
 
-    `transform` is an albumentations pipeline (called as `transform(image=array)`); its random
-    state is reseeded from `torch.initial_seed()` in each process, so seeded runs repeat and
-    DataLoader workers draw different augmentations. `decode_min_side` lets large JPEGs decode
+    `transform` is an albumentations pipeline (called as `transform(image=array)`); wrap the
+    dataset in `visionkit.data.epoch_seeding.EpochSeeded` for augmentations seeded per sample and
+    epoch (what the training data modules do). `decode_min_side` lets large JPEGs decode
     at a reduced scale that keeps both sides at least that long. With `skip_invalid`, a file that fails to
     decode yields `{"skipped": path, "reason": ...}`, which `collate_classification` reports.
     """
@@ -121,16 +137,9 @@ class ImageFolderDataset(Dataset):
         self.classes = list(classes)
         self.transform = transform
         self.skip_invalid = skip_invalid
-        self._seeded_for: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
-
-    def _reseed(self) -> None:
-        key = (os.getpid(), torch.initial_seed())
-        if self._seeded_for != key and hasattr(self.transform, "set_random_seed"):
-            self.transform.set_random_seed(torch.initial_seed() % 2**32)
-        self._seeded_for = key
 
     def __getitem__(self, i: int) -> dict:
         path, label = self.samples[i]
@@ -141,7 +150,6 @@ class ImageFolderDataset(Dataset):
                 raise
             return {"skipped": path, "reason": str(err)}
         if self.transform is not None:
-            self._reseed()
             image = self.transform(image=image)["image"]
         return {"image": image, "label": label, "path": path}
 

@@ -242,6 +242,8 @@ def load_detector_weights(model: FasterRCNN, state: Mapping[str, Tensor], source
         if wrong:
             problems.append(f"shape mismatch at {wrong[0]!r}: file {tuple(state[wrong[0]].shape)}, "
                             f"model {tuple(own[wrong[0]].shape)} ({len(wrong)} keys)")
-        raise WeightsError(f"{source}: weights do not fit this detector: " + "; ".join(problems))
+        raise WeightsError(f"{source}: weights do not fit this detector: {'; '.join(problems)}; "
+                           f"pass weights of this detector (classification weights go to "
+                           f"pretrained_backbone)")
     with torch.no_grad():
         model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

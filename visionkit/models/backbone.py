@@ -81,7 +81,8 @@ class Backbone(nn.Module):
                 if not k.startswith((prefix, *self.spec.aux_prefixes))}
         problem = state_dict_mismatch(self.net.state_dict(), body)
         if problem:
-            raise WeightsError(f"{source}: weights do not fit backbone {self.name!r}: {problem}")
+            raise WeightsError(f"{source}: weights do not fit backbone {self.name!r}: {problem}; "
+                               f"pass weights of a {self.name}, or build the backbone they are of")
         self.net.load_state_dict(body, strict=True)
         return final
 

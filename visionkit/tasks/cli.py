@@ -1,22 +1,76 @@
 """LightningCLI for visionkit tasks: YAML configs map onto constructor arguments, every one a flag.
 
 Adds: data → model links (classes, image size), CSV + TensorBoard loggers under
-`trainer.default_root_dir` (one `version_N/` folder per run), and atomic checkpoint writes.
+`trainer.default_root_dir` (one `version_N/` folder per run), atomic checkpoint writes,
+``--ckpt_path last`` resolved across those folders (the newest run's ``last.ckpt``, or a fresh
+start when there is none, so the same command starts and resumes a run), and a check that
+`--ckpt_path` fits the task, the data's classes and the model before Lightning loads it.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
 
+from visionkit.errors import ConfigError
+from visionkit.models.weights import load_checkpoint_file, state_dict_mismatch
 from visionkit.tasks.trainer import default_loggers, with_atomic_checkpoints
+
+LIGHTNING_VERSION_KEY = "pytorch-lightning_version"  # in every checkpoint a Trainer writes
+
+
+def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> None:
+    """Raise `ConfigError` saying what to change unless ``task`` can resume from or evaluate ``path``.
+
+    The file's visionkit metadata is compared with what ``task`` itself would save: the task, the
+    classes (from the data), then the weights' keys and shapes.
+    """
+    data = load_checkpoint_file(path)
+    expected: dict[str, Any] = {}
+    task.on_save_checkpoint(expected)
+    want, got = expected["visionkit"], data.get("visionkit") or {}
+    if got.get("task") != want["task"]:
+        raise ConfigError(f"{path}: not a {want['task']} checkpoint (task: "
+                          f"{got.get('task', 'none, not written by visionkit')}); pass last.ckpt "
+                          f"or best.ckpt of a {want['task']} fit")
+    if _labels(got) != _labels(want):
+        raise ConfigError(f"{path}: trained with {_labels(got)} but the data gives {_labels(want)}; "
+                          f"use the data it was trained on, or fine-tune from it with "
+                          f"--model.pretrained {path} instead of --ckpt_path")
+    problem = state_dict_mismatch(task.state_dict(), data.get("state_dict") or {})
+    if problem:
+        differ = {k: v for k, v in got.get("model", {}).items() if want["model"].get(k) != v}
+        raise ConfigError(f"{path}: weights do not fit this run's model ({problem}); build the "
+                          f"model it was trained with, whose arguments differ: {differ}")
+    if LIGHTNING_VERSION_KEY not in data:
+        raise ConfigError(f"{path}: an inference-only checkpoint without training state; "
+                          f"--ckpt_path needs last.ckpt or best.ckpt of a fit (or start from its "
+                          f"weights with --model.pretrained {path})")
+
+
+def latest_last_checkpoint(root: str | os.PathLike) -> Path | None:
+    """``root/version_N/checkpoints/last.ckpt`` of the highest N that has one, else None."""
+    found = [(int(m.group(1)), p) for p in Path(root).glob("version_*/checkpoints/last.ckpt")
+             if (m := re.fullmatch(r"version_(\d+)", p.parents[1].name))]
+    return max(found)[1] if found else None
+
+
+def _labels(meta: dict[str, Any]) -> str:
+    """``num_classes=3, classes ['a', 'b']`` (and category ids, if any) of checkpoint metadata."""
+    ids = f", category ids {list(meta['category_ids'])}" if meta.get("category_ids") else ""
+    return (f"num_classes={meta.get('model', {}).get('num_classes')}, "
+            f"classes {list(meta.get('classes') or [])}{ids}")
 
 
 class VisionkitCLI(LightningCLI):
-    """LightningCLI with visionkit's links, loggers and checkpoint IO."""
+    """LightningCLI with visionkit's links, loggers, checkpoint IO and `--ckpt_path` check."""
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: D102
         if self.datamodule_class is not None and hasattr(self.datamodule_class, "num_classes"):
@@ -29,6 +83,18 @@ class VisionkitCLI(LightningCLI):
             config["logger"] = default_loggers(config.get("default_root_dir") or "runs/default")
         config["plugins"] = with_atomic_checkpoints(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
+
+    def before_fit(self) -> None:
+        """Resolve `--ckpt_path last`, then check the file against the task before Lightning loads it."""
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") == "last":
+            config["ckpt_path"] = latest_last_checkpoint(self.trainer.default_root_dir)
+            rank_zero_info(f"--ckpt_path last: {config['ckpt_path'] or 'no earlier run, starting fresh'}")
+        ckpt = config.get("ckpt_path")
+        if ckpt is not None and Path(ckpt).is_file():  # else a name Lightning resolves ("best")
+            check_checkpoint_fits(ckpt, self.model)
+
+    before_validate = before_test = before_fit
 
 
 def run_cli(model_class: type, datamodule_class: type, args: list[str], prog: str) -> VisionkitCLI:
