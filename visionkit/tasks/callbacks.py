@@ -1,4 +1,4 @@
-"""Lightning callbacks: gradual unfreezing and the report of files skipped while reading."""
+"""Lightning callbacks: gradual unfreezing, per-epoch seeding, the report of files skipped while reading."""
 
 from __future__ import annotations
 
@@ -6,11 +6,34 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from visionkit.data.epoch_seeding import EpochSeededSampler, seed_for_epoch
 from visionkit.fileio import atomic_open
 from visionkit.models.transfer import set_group_trainable, trainable_deepest
+
+
+class EpochSeeding(L.Callback):
+    """Reseed the main process (dropout, MixUp) from (run seed, epoch) as each training epoch
+    starts, so a run resumed at epoch e draws what an uninterrupted one draws there."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Keep the run's seed (`seed_everything`'s) before any epoch reseeds torch."""
+        self.seed = torch.initial_seed()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Seed torch, NumPy and `random` for this epoch; redraw a train order drawn too early."""
+        seed_for_epoch(self.seed, trainer.current_epoch)
+        loop = trainer.fit_loop
+        restarts_later = trainer.current_epoch > 0 and not loop.is_resuming and not loop.epoch_loop.restarting
+        sampler = getattr(trainer.train_dataloader, "sampler", None)
+        if isinstance(sampler, EpochSeededSampler) and sampler.drawn_for != trainer.current_epoch \
+                and not restarts_later:
+            # On resume Lightning starts the train iterator before it restores the epoch counter
+            # (and workers prefetch at once): start it again for the epoch that actually runs.
+            iter(loop._data_fetcher)
 
 
 class GradualUnfreezing(BaseFinetuning):

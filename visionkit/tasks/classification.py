@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -15,7 +16,7 @@ from visionkit.errors import ConfigError
 from visionkit.evaluation.confusion import ConfusionMatrix, plot_confusion_matrix
 from visionkit.models import create_classifier, parameter_groups, set_group_trainable
 from visionkit.models.transfer import trainable_deepest
-from visionkit.tasks.callbacks import GradualUnfreezing, SkippedFilesReport
+from visionkit.tasks.callbacks import EpochSeeding, GradualUnfreezing, SkippedFilesReport
 from visionkit.tasks.optim import build_optimizer, build_scheduler
 
 STRATEGIES = ("finetune", "linear_probe", "gradual")
@@ -96,6 +97,11 @@ class ClassificationTask(L.LightningModule):
         self.mixer = MixupCutmix(hp.num_classes, hp.mixup_alpha, hp.cutmix_alpha, hp.mix_prob,
                                  hp.switch_prob, hp.label_smoothing,
                                  seed=torch.initial_seed() % 2**32)
+
+    def on_train_epoch_start(self) -> None:
+        """Reseed the batch mixer from the epoch's seed (set by `EpochSeeding` just before)."""
+        if self.mixer is not None:
+            self.mixer.rng = np.random.default_rng(torch.initial_seed())
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         """Cross-entropy on (mixed) soft targets or smoothed hard labels."""
@@ -188,6 +194,7 @@ class ClassificationTask(L.LightningModule):
             # latest state gets a checkpoint of its own, named so that ckpt_path="last" finds it.
             ModelCheckpoint(monitor=None, filename="last", enable_version_counter=False),
             SkippedFilesReport(),
+            EpochSeeding(),
         ]
         if self.hparams.early_stopping_patience:
             callbacks.append(EarlyStopping(monitor="val_acc", mode="max",

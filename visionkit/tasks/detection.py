@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from visionkit.detection import create_detector
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models import parameter_groups
-from visionkit.tasks.callbacks import SkippedFilesReport
+from visionkit.tasks.callbacks import EpochSeeding, SkippedFilesReport
 from visionkit.tasks.optim import build_optimizer, build_scheduler
 
 METRICS = {"map": "AP", "map50": "AP50", "map75": "AP75"}
@@ -146,13 +146,14 @@ class DetectionTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Best (val_map) and last checkpoints; the report of invalid records left out."""
+        """Best (val_map) and last checkpoints, the report of invalid records left out, epoch seeding."""
         return [
             ModelCheckpoint(monitor="val_map", mode="max", filename="best",
                             enable_version_counter=False),
             # Lightning 2.6 writes save_last only in improving epochs: a checkpoint of its own.
             ModelCheckpoint(monitor=None, filename="last", enable_version_counter=False),
             SkippedFilesReport(),
+            EpochSeeding(),
         ]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -8,10 +8,11 @@ from typing import Literal
 import albumentations as A
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from visionkit.data.coco_detection import CocoDetection, collate_detection, read_categories
 from visionkit.data.detection_transforms import apply_detection_transform, detection_train_transform
+from visionkit.data.epoch_seeding import EpochSeeded, EpochSeededSampler
 
 
 class DetectionDataModule(L.LightningDataModule):
@@ -94,23 +95,26 @@ class DetectionDataModule(L.LightningDataModule):
         if stage in (None, "test") and self.test_set is None:
             self.test_set = self._dataset(hp.test_json or hp.val_json, train=False)
 
-    def _seed_worker(self, worker_id: int) -> None:
-        """Give each loader worker its own augmentation stream (torch's per-worker seed)."""
-        self.train_pipeline.set_random_seed(torch.utils.data.get_worker_info().seed % 2**32)
-
-    def _loader(self, dataset: CocoDetection, train: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=train,
+    def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
+        # its own generator: starting an epoch's iterator must not draw from the global RNG
+        return DataLoader(dataset, generator=torch.Generator().manual_seed(0),
+                          batch_size=self.hparams.batch_size, sampler=sampler,
                           num_workers=self.hparams.num_workers, collate_fn=collate_detection,
                           persistent_workers=self.hparams.num_workers > 0,
-                          worker_init_fn=self._seed_worker if train else None,
                           pin_memory=torch.cuda.is_available())
 
-    def train_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.train_set, train=True)
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled per epoch, augmented per sample, both from (seed, epoch) alone: resumes exactly."""
+        seed = torch.initial_seed()
+        sampler = EpochSeededSampler(len(self.train_set), seed, epoch_fn=self._epoch)
+        return self._loader(EpochSeeded(self.train_set, self.train_pipeline, seed), sampler)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.val_set, train=False)
+        return self._loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.test_set, train=False)
+        return self._loader(self.test_set)
 

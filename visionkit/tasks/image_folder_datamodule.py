@@ -7,16 +7,28 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from visionkit.data.epoch_seeding import EpochSeeded, EpochSeededSampler
 from visionkit.data.image_folder import (
+    FolderIndex,
     ImageFolderDataset,
     collate_classification,
     scan_image_folder,
     stratified_split,
 )
 from visionkit.data.transforms import classification_eval_transform, classification_train_transform
+from visionkit.errors import DatasetError
 from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
+
+
+def _require_two_classes(index: FolderIndex) -> None:
+    """A classifier needs two classes or more: one class folder is a mistake, not a dataset."""
+    if len(index.classes) > 1:
+        return
+    left_out = f" ({', '.join(p for p, _ in index.skipped)} left out: no images)" if index.skipped else ""
+    raise DatasetError(f"{index.root}: only one class folder, {index.classes[0]!r}{left_out}; a "
+                       f"classifier needs two or more: add a folder of images per class")
 
 
 class ImageFolderDataModule(L.LightningDataModule):
@@ -59,6 +71,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.crop_fraction = crop_fraction
         self.mean, self.std = mean, std
         classes_scan = scan_image_folder(self._train_root(), skip_invalid=skip_invalid, verify=False)
+        _require_two_classes(classes_scan)
         self.classes: list[str] = classes_scan.classes
         self._empty_classes = classes_scan.skipped  # class folders left out (skip_invalid)
         self.skipped: list[tuple[str, str]] = list(self._empty_classes)
@@ -113,17 +126,25 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.val_set = ImageFolderDataset(val_samples, self.classes, eval_tf, self.skip_invalid,
                                           decode)
 
-    def _loader(self, dataset: ImageFolderDataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
+    def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
+        # its own generator: starting an epoch's iterator must not draw from the global RNG
+        return DataLoader(dataset, generator=torch.Generator().manual_seed(0),
+                          batch_size=self.batch_size, sampler=sampler,
                           num_workers=self.num_workers, collate_fn=collate_classification,
                           persistent_workers=self.num_workers > 0,
                           pin_memory=torch.cuda.is_available(), drop_last=False)
 
-    def train_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.train_set, shuffle=True)
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled per epoch, augmented per sample, both from (seed, epoch) alone: resumes exactly."""
+        seed = torch.initial_seed()
+        sampler = EpochSeededSampler(len(self.train_set), seed, epoch_fn=self._epoch)
+        return self._loader(EpochSeeded(self.train_set, self.train_set.transform, seed), sampler)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set)

@@ -1,0 +1,70 @@
+"""Fault test: a `classify fit` killed with SIGKILL mid-run resumes from `last` to the same result."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from visionkit.data.synthetic import make_shapes_classification
+from visionkit.tasks.cli import latest_last_checkpoint
+
+EPOCHS = 3
+
+
+def fit_command(data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "visionkit.cli", "classify", "fit",
+            "--config", "configs/classify/resnet18_finetune.yaml", "--data.root", str(data),
+            "--data.image_size", "32", "--data.batch_size", "8", "--data.num_workers", "1",
+            "--model.dropout", "0.2", "--model.mixup_alpha", "0.2", "--trainer.max_epochs", str(EPOCHS),
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--trainer.default_root_dir", str(out), *extra]
+
+
+def final_metrics(run: Path) -> dict[str, float]:
+    with open(run / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val_acc")]
+    return {k: float(rows[-1][k]) for k in ("epoch", "val_acc", "val_loss")}
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_shapes_classification(tmp_path_factory.mktemp("shapes"), n_train=24, n_val=8, size=32)
+
+
+def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(data, tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    subprocess.run(fit_command(data, whole), cwd=repo, check=True, capture_output=True)
+
+    victim = subprocess.Popen(fit_command(data, cut), cwd=repo, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    first = cut / "version_0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not first.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the next epoch
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    saved_epoch = torch.load(first, weights_only=True)["epoch"]
+    assert saved_epoch < EPOCHS - 1, "the run finished before it was killed"
+    assert not list(first.parent.glob(".*.tmp")), "a half-written checkpoint was left behind"
+
+    assert latest_last_checkpoint(cut) == first
+    subprocess.run(fit_command(data, cut, "--ckpt_path", "last"), cwd=repo, check=True,
+                   capture_output=True)
+    resumed = cut / "version_1"
+    assert final_metrics(resumed) == pytest.approx(final_metrics(whole / "version_0"), abs=1e-6)
+    expected, got = weights(whole / "version_0"), weights(resumed)
+    for key, value in expected.items():
+        assert torch.allclose(got[key].float(), value.float(), atol=1e-6), key
