@@ -205,3 +205,18 @@ def test_invalid_coco_file_stops_fit_naming_the_record(coco, tmp_path, capsys):
     assert f"{bad}: duplicate annotation ids [{val['annotations'][0]['id']}] (field 'id'" in line
     assert not list((tmp_path / "run").rglob("*.ckpt")) and not list(
         (tmp_path / "run").rglob(".*.tmp"))
+
+
+def test_file_failing_in_a_loader_worker_is_one_line_naming_it(shapes, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(shapes, data)
+    noise = torch.randint(0, 255, (256, 256, 3), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    Image.fromarray(noise.numpy()).save(tmp_path / "full.jpg")
+    raw = (tmp_path / "full.jpg").read_bytes()
+    (data / "train" / "circle" / "cut.jpg").write_bytes(raw[: len(raw) // 2])  # header passes
+    err = fails(capsys, "classify", "fit", *CLASSIFY, "--data.root", str(data), "--data.num_workers",
+                "1", "--trainer.default_root_dir", str(tmp_path / "run"))
+    assert "cut.jpg: cannot decode image" in err and "DataLoader worker" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 # name -> (module with main(argv) -> int, one-line help). Modules import lazily so --help is instant.
@@ -25,6 +26,14 @@ def usage() -> str:
              "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
+
+
+def one_line(err: Exception) -> str:
+    """The message of ``err``; for one re-raised from a DataLoader worker, the worker's own line."""
+    text = str(err)
+    if "\nOriginal Traceback" in text:  # torch's ExceptionWrapper: the cause is the last line
+        text = re.sub(r"^[\w.]+: ", "", text.rstrip().splitlines()[-1])
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(argv[1:]) or 0)
     except VisionkitError as err:
-        print(f"visionkit {argv[0]}: error: {err}", file=sys.stderr)
+        print(f"visionkit {argv[0]}: error: {one_line(err)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

@@ -21,3 +21,7 @@ class WeightsError(VisionkitError):
 
 class ConfigError(VisionkitError):
     """A model name, option or checkpoint does not fit what was asked."""
+
+
+class TrainingError(VisionkitError):
+    """Training cannot go on (e.g. the loss stayed non-finite); the message says what was saved."""

@@ -17,6 +17,7 @@ from visionkit.evaluation.confusion import ConfusionMatrix, plot_confusion_matri
 from visionkit.models import create_classifier, parameter_groups, set_group_trainable
 from visionkit.models.transfer import trainable_deepest
 from visionkit.tasks.callbacks import EpochSeeding, GradualUnfreezing, SkippedFilesReport
+from visionkit.tasks.nonfinite import NonFiniteGuard
 from visionkit.tasks.optim import build_optimizer, build_scheduler
 
 STRATEGIES = ("finetune", "linear_probe", "gradual")
@@ -37,6 +38,8 @@ class ClassificationTask(L.LightningModule):
             linear warmup) or "onecycle".
         mixup_alpha, cutmix_alpha, mix_prob, switch_prob: batch MixUp/CutMix (0 = off).
         class_names, image_size: filled from the data module; saved in checkpoints.
+        max_nonfinite_steps: steps with a non-finite loss are skipped (and reported with their
+            files); this many in a row stop the run after saving ``last_finite.ckpt``.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class ClassificationTask(L.LightningModule):
         early_stopping_patience: int | None = None,
         class_names: list[str] | None = None,
         image_size: int = 224,
+        max_nonfinite_steps: int = 3,
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -74,6 +78,7 @@ class ClassificationTask(L.LightningModule):
         if class_names is not None and len(class_names) != num_classes:
             raise ConfigError(f"num_classes={num_classes} but {len(class_names)} class names")
         self.save_hyperparameters()
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         self.model = create_classifier(backbone, num_classes, pretrained=pretrained, head=head,
                                        dropout=dropout, hidden_features=hidden_features)
         if strategy == "linear_probe":
@@ -104,16 +109,21 @@ class ClassificationTask(L.LightningModule):
             self.mixer.rng = np.random.default_rng(torch.initial_seed())
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        """Cross-entropy on (mixed) soft targets or smoothed hard labels."""
+        """Cross-entropy on (mixed) soft targets or smoothed hard labels (None: step skipped)."""
         images, labels = batch["image"], batch["label"]
         if images is None:  # every file of the batch was skipped
             return None
+        self.nonfinite.before_forward(self)
         if self.mixer is not None and self.mixer.active:
             images, targets = self.mixer(images, labels)
             loss = F.cross_entropy(self(images), targets)
+            if not self.nonfinite.usable(self, loss, batch["path"]):
+                return None
         else:
             logits = self(images)
             loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+            if not self.nonfinite.usable(self, loss, batch["path"]):
+                return None
             self.log("train_acc", (logits.argmax(1) == labels).float().mean(), on_step=False,
                      on_epoch=True, batch_size=len(labels))
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True,

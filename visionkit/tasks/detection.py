@@ -15,6 +15,7 @@ from visionkit.detection import create_detector
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models import parameter_groups
 from visionkit.tasks.callbacks import EpochSeeding, SkippedFilesReport
+from visionkit.tasks.nonfinite import NonFiniteGuard
 from visionkit.tasks.optim import build_optimizer, build_scheduler
 
 METRICS = {"map": "AP", "map50": "AP50", "map75": "AP75"}
@@ -45,6 +46,8 @@ class DetectionTask(L.LightningModule):
         class_names, category_ids: names and COCO category ids of labels 1..K (from the data
             module); mAP is reported per original category id and saved in checkpoints.
         eval_backend: "fast" (exact, pycocotools' numbers) or "pycocotools".
+        max_nonfinite_steps: steps with a non-finite loss are skipped (and reported with their
+            image ids); this many in a row stop the run after saving ``last_finite.ckpt``.
     """
 
     def __init__(
@@ -65,9 +68,11 @@ class DetectionTask(L.LightningModule):
         class_names: list[str] | None = None,
         category_ids: list[int] | None = None,
         eval_backend: Literal["fast", "pycocotools"] = "fast",
+        max_nonfinite_steps: int = 3,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         self.model = create_detector(name, num_classes, pretrained=pretrained,
                                      pretrained_backbone=pretrained_backbone, **(options or {}))
         labels = range(1, num_classes)
@@ -80,15 +85,14 @@ class DetectionTask(L.LightningModule):
         """Detections of 0–1 float images (eval mode)."""
         return self.model(images)
 
-    def training_step(self, batch: tuple[list, list], batch_idx: int) -> torch.Tensor:
-        """Sum of the four Faster R-CNN losses."""
+    def training_step(self, batch: tuple[list, list], batch_idx: int) -> torch.Tensor | None:
+        """Sum of the four Faster R-CNN losses (None: a non-finite loss, step skipped)."""
         images, targets = batch
+        self.nonfinite.before_forward(self)
         losses = self.model(images, targets)
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            values = {k: float(v) for k, v in losses.items()}
-            raise FloatingPointError(f"loss is {float(loss)} at step {self.global_step} ({values}); "
-                                     f"lower the lr or lengthen the warmup")
+        if not self.nonfinite.usable(self, loss, [int(t["image_id"]) for t in targets]):
+            return None
         size = len(images)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
         for key, value in losses.items():
