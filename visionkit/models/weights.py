@@ -15,6 +15,7 @@ import torch
 import torchvision
 
 from visionkit.errors import WeightsError
+from visionkit.fileio import atomic_write_with
 
 REPO_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 
@@ -59,7 +60,7 @@ def fetch_url_weights(url: str, what: str) -> dict[str, torch.Tensor]:
                            f"(VISIONKIT_OFFLINE=1): {where}; the file is {url}")
     try:
         return torch.hub.load_state_dict_from_url(url, model_dir=str(hub_dir), progress=True,
-                                                  map_location="cpu")
+                                                  map_location="cpu", weights_only=True)
     except Exception as err:  # network errors come in many types (URLError, OSError, HTTPError)
         raise WeightsError(f"could not download {what} weights from {url} ({err}); "
                            f"offline? {where}") from err
@@ -109,3 +110,14 @@ def state_dict_mismatch(own: Mapping[str, torch.Tensor], given: Mapping[str, tor
 
 def _few(keys: list[str], n: int = 4) -> str:
     return ", ".join(keys[:n]) + (f" … (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> Path:
+    """Inference-only copy of a `fit` checkpoint: its weights (fp16 if ``half``) and visionkit
+    metadata, without optimizer state (written atomically)."""
+    data = load_checkpoint_file(src)
+    if "visionkit" not in data or not isinstance(data.get("state_dict"), dict):
+        raise WeightsError(f"{src}: not a visionkit checkpoint (no state_dict/visionkit entries)")
+    state = {k: v.half() if half and v.is_floating_point() else v for k, v in data["state_dict"].items()}
+    slim = {"state_dict": state, "visionkit": data["visionkit"]}
+    return atomic_write_with(dst, lambda tmp: torch.save(slim, tmp))
