@@ -68,6 +68,17 @@ class GradualUnfreezing(BaseFinetuning):
                            f"{len(groups)} layer groups")
 
 
+def _gather_objects(obj: Any) -> list[Any]:
+    """``[obj]``, or every rank's ``obj`` when torch.distributed runs several processes."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [obj]
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, obj)
+    return parts
+
+
 class SkippedFilesReport(L.Callback):
     """Collects files left out while scanning or reading and reports them at the end of a run."""
 
@@ -86,12 +97,14 @@ class SkippedFilesReport(L.Callback):
         self._collect(batch)
 
     def _report(self, trainer: L.Trainer) -> None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every rank must ask
         dm = trainer.datamodule
         skipped = dict(getattr(dm, "skipped", []) or [])
-        skipped.update(self.skipped)
+        for part in _gather_objects(self.skipped):  # files each rank's loader left out
+            skipped.update(part)
         if not skipped or not trainer.is_global_zero:
             return
-        out = Path(trainer.log_dir or trainer.default_root_dir) / "skipped_files.txt"
+        out = Path(log_dir or trainer.default_root_dir) / "skipped_files.txt"
         with atomic_open(out, "w", encoding="utf-8") as f:
             f.writelines(f"{path}\t{reason}\n" for path, reason in sorted(skipped.items()))
         rank_zero_warn(f"{len(skipped)} files were left out (skip_invalid=True); list in {out}")

@@ -86,6 +86,7 @@ class ClassificationTask(L.LightningModule):
             set_group_trainable(groups, trainable_deepest(groups, 1))
         self.mixer: MixupCutmix | None = None
         self.val_confusion = ConfusionMatrix(num_classes)
+        self.val_loss_sum = [0.0, 0]  # summed cross-entropy, images: reduced at epoch end
         self.last_confusion: torch.Tensor | None = None
 
     def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -136,9 +137,8 @@ class ClassificationTask(L.LightningModule):
         if batch["image"] is None:
             return
         logits = self(batch["image"])
-        loss = F.cross_entropy(logits, batch["label"])
-        self.log(f"{prefix}_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True,
-                 batch_size=len(batch["label"]))
+        self.val_loss_sum[0] += float(F.cross_entropy(logits, batch["label"], reduction="sum"))
+        self.val_loss_sum[1] += len(batch["label"])
         self.val_confusion.update(logits, batch["label"])
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:  # noqa: D102
@@ -149,14 +149,21 @@ class ClassificationTask(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:  # noqa: D102
         self.val_confusion.reset()
+        self.val_loss_sum = [0.0, 0]
 
     on_test_epoch_start = on_validation_epoch_start
 
     def _log_confusion(self, prefix: str) -> None:
         state = self.val_confusion.state_tensor().to(self.device)
         self.val_confusion.load_state_tensor(self.trainer.strategy.reduce(state, reduce_op="sum"))
+        # summed over ranks, not averaged per rank: exact when ranks hold different image counts
+        loss_sum, count = self.trainer.strategy.reduce(
+            torch.tensor(self.val_loss_sum, dtype=torch.float32, device=self.device),
+            reduce_op="sum").tolist()
         if self.trainer.sanity_checking:
             return
+        if count:
+            self.log(f"{prefix}_loss", loss_sum / count, prog_bar=True)
         metrics = self.val_confusion.compute()  # every rank holds the summed counts: same values
         if not metrics:
             return
@@ -170,9 +177,10 @@ class ClassificationTask(L.LightningModule):
                 if acc == acc:  # not NaN: the class occurred
                     self.log(f"{prefix}_acc/{name}", acc)
         self.last_confusion = self.val_confusion.matrix.clone()
-        if self.trainer.is_global_zero and self.trainer.log_dir:
+        log_dir = self.trainer.log_dir  # a broadcast under DDP: every rank must ask
+        if self.trainer.is_global_zero and log_dir:
             plot_confusion_matrix(self.last_confusion, names,
-                                  Path(self.trainer.log_dir) / f"{prefix}_confusion_matrix.png",
+                                  Path(log_dir) / f"{prefix}_confusion_matrix.png",
                                   title=f"{prefix} confusion, epoch {self.current_epoch}")
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from visionkit.data.epoch_seeding import EpochSeeded, EpochSeededSampler
@@ -143,8 +144,18 @@ class ImageFolderDataModule(L.LightningDataModule):
         sampler = EpochSeededSampler(len(self.train_set), seed, epoch_fn=self._epoch)
         return self._loader(EpochSeeded(self.train_set, self.train_set.transform, seed), sampler)
 
+    def _eval_loader(self, dataset: Dataset) -> DataLoader:
+        """Under DDP each rank evaluates its share, no image twice: Lightning's default sampler
+        pads the last share with repeats, which the summed confusion matrix would count."""
+        trainer = self.trainer
+        world = trainer.world_size if trainer is not None else 1
+        if world > 1 and len(dataset) >= world:  # every rank gets a batch (else: pad as usual)
+            return self._loader(dataset, UnrepeatedDistributedSampler(
+                dataset, num_replicas=world, rank=trainer.global_rank, shuffle=False))
+        return self._loader(dataset)
+
     def val_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.val_set)
+        return self._eval_loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.val_set)
+        return self._eval_loader(self.val_set)

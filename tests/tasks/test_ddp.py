@@ -1,0 +1,179 @@
+"""2-process DDP on CPU (gloo): metrics equal the single-process run's, fit completes and checkpoints.
+
+Each command runs as a subprocess from the repository root, as a user would start it; Lightning's
+DDP launcher starts rank 1 by re-running that command. The validation sets are deliberately not
+divisible by the world size: Lightning's default `DistributedSampler` pads the last share with a
+repeated image, which must not count twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from visionkit.data.synthetic import make_shapes_classification
+from visionkit.data.synthetic_detection import make_shapes_detection
+
+pytestmark = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()),
+    reason="this torch build has no torch.distributed gloo backend: CPU DDP cannot run")
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 150  # a collective reached by one rank only hangs: fail instead of blocking CI
+DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
+COMMON = ["--trainer.accelerator", "cpu", "--trainer.max_epochs", "1", "--data.num_workers", "0",
+          "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+          "--trainer.log_every_n_steps", "1"]
+CLASSIFY = ["classify", "--config", "configs/classify/resnet18_finetune.yaml",
+            "--data.image_size", "32", "--data.batch_size", "4"]
+DETECT = ["detect", "--config", "configs/detect/fasterrcnn_resnet18_fpn.yaml",
+          "--data.batch_size", "2", "--trainer.num_sanity_val_steps", "0",
+          "--model.options", json.dumps({
+              "min_size": 64, "max_size": 64, "fpn_channels": 32, "representation_size": 64,
+              "box_batch_size_per_image": 32, "rpn_post_nms_top_n_train": 100,
+              "rpn_post_nms_top_n_test": 50,
+              "box_score_thresh": 0.0})]  # every detection kept: non-zero mAP after one epoch
+# Variables of an enclosing launcher (torchrun, SLURM) would make Lightning join that job instead.
+FOREIGN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "NODE_RANK",
+               "MASTER_ADDR", "MASTER_PORT", "PL_GLOBAL_SEED")
+
+
+def run(task: list[str], command: str, out: Path, *extra: str) -> Path:
+    """Run ``visionkit <task> <command>`` (flags after --config win) and return its version_0."""
+    args = [sys.executable, "-m", "visionkit.cli", task[0], command, *task[1:], *COMMON,
+            "--trainer.default_root_dir", str(out), *extra]
+    env = {k: v for k, v in os.environ.items()
+           if k not in FOREIGN_ENV and not k.startswith(("SLURM_", "TORCHELASTIC_"))}
+    env["OMP_NUM_THREADS"] = "1"  # two ranks on a small CI machine
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the rank it started
+        output, _ = proc.communicate()
+        pytest.fail(f"{' '.join(args[3:5])} did not finish in {TIMEOUT_S} s (a hang under DDP?)\n"
+                    f"{output[-6000:]}")
+    assert proc.returncode == 0, f"{' '.join(args[3:5])} failed:\n{output[-6000:]}"
+    assert [p.name for p in out.iterdir()] == ["version_0"], "one run folder, written by rank 0"
+    return out / "version_0"
+
+
+def logged(run_dir: Path, *keys: str) -> dict[str, float]:
+    """The last logged value of each key in ``run_dir/metrics.csv``."""
+    with open(run_dir / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get(keys[0])]
+    assert rows, f"{keys[0]} not logged in {run_dir / 'metrics.csv'}"
+    return {k: float(rows[-1][k]) for k in keys}
+
+
+def checkpoint(run_dir: Path, name: str) -> dict:
+    path = run_dir / "checkpoints" / f"{name}.ckpt"
+    assert path.is_file(), f"{path} not written"
+    return torch.load(path, weights_only=True)
+
+
+# --- classification -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory) -> dict[str, Path]:
+    """Two folders of the same 3 classes: 9 val images (odd) and 12 (even)."""
+    return {"odd": make_shapes_classification(tmp_path_factory.mktemp("odd"), n_train=8, n_val=3,
+                                              size=32),
+            "even": make_shapes_classification(tmp_path_factory.mktemp("even"), n_train=8,
+                                               n_val=4, size=32)}
+
+
+@pytest.fixture(scope="module")
+def classifier(shapes, tmp_path_factory) -> Path:
+    """best.ckpt of a 1-epoch single-process fit."""
+    run_dir = run(CLASSIFY, "fit", tmp_path_factory.mktemp("cls_fit"), "--data.root",
+                  str(shapes["odd"]))
+    return run_dir / "checkpoints" / "best.ckpt"
+
+
+@pytest.mark.parametrize("val_set", ["even", "odd"])
+def test_classify_validate_under_ddp_equals_single_process(shapes, classifier, tmp_path, val_set):
+    args = ("--data.root", str(shapes[val_set]), "--ckpt_path", str(classifier))
+    single = logged(run(CLASSIFY, "validate", tmp_path / "one", *args), "val_acc", "val_loss")
+    ddp = logged(run(CLASSIFY, "validate", tmp_path / "ddp", *args, *DDP), "val_acc", "val_loss")
+    print(f"classify validate ({val_set} val set): single {single}, ddp {ddp}")
+    assert ddp["val_acc"] == single["val_acc"]
+    assert ddp["val_loss"] == pytest.approx(single["val_loss"], abs=1e-5)
+
+
+def test_classify_fit_under_ddp_writes_checkpoints_with_metadata(shapes, tmp_path):
+    from visionkit.inference.classification import load_classifier
+
+    run_dir = run(CLASSIFY, "fit", tmp_path / "fit", "--data.root", str(shapes["odd"]), *DDP)
+    values = logged(run_dir, "val_acc", "val_loss")
+    assert 0.0 <= values["val_acc"] <= 1.0 and values["val_loss"] > 0, values
+    assert (run_dir / "val_confusion_matrix.png").is_file()
+    for name in ("best", "last"):
+        ckpt = checkpoint(run_dir, name)
+        assert ckpt["epoch"] == 0 and ckpt["state_dict"]
+        meta = ckpt["visionkit"]
+        assert meta["task"] == "classification" and meta["image_size"] == 32
+        assert meta["classes"] == ["circle", "square", "triangle"]
+        loaded = load_classifier(run_dir / "checkpoints" / f"{name}.ckpt")  # weights + metadata
+        assert loaded.classes == meta["classes"]
+
+
+# --- detection ----------------------------------------------------------------------------------
+
+MAP_KEYS = ("val_map", "val_map50", "val_map75")
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> Path:
+    """8 train, 5 val images (odd); ``val_bad.json`` adds one invalid annotation."""
+    root = make_shapes_detection(tmp_path_factory.mktemp("det"), ("circle", "star"), n_train=8,
+                                 n_val=5, size=64, max_objects=2)
+    val = json.loads((root / "val.json").read_text())
+    val["annotations"].append({"id": 999, "image_id": val["images"][0]["id"],
+                               "bbox": [1, 1, 0, 4], "category_id": 1})
+    (root / "val_bad.json").write_text(json.dumps(val))
+    return root
+
+
+def detect_data(root: Path, val_json: str = "val.json") -> tuple[str, ...]:
+    return ("--data.train_json", str(root / "train.json"), "--data.val_json", str(root / val_json),
+            "--data.image_root", str(root))
+
+
+@pytest.fixture(scope="module")
+def detector(scenes, tmp_path_factory) -> Path:
+    """last.ckpt of a 1-epoch single-process fit."""
+    run_dir = run(DETECT, "fit", tmp_path_factory.mktemp("det_fit"), *detect_data(scenes))
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+def test_detect_validate_under_ddp_equals_single_process(scenes, detector, tmp_path):
+    args = (*detect_data(scenes), "--ckpt_path", str(detector))
+    single = logged(run(DETECT, "validate", tmp_path / "one", *args), *MAP_KEYS)
+    ddp = logged(run(DETECT, "validate", tmp_path / "ddp", *args, *DDP), *MAP_KEYS)
+    print(f"detect validate: single {single}, ddp {ddp}")
+    assert not all(v == 0 or math.isnan(v) for v in single.values()), "a trivial comparison"
+    for key in MAP_KEYS:
+        assert ddp[key] == pytest.approx(single[key], abs=1e-9, nan_ok=True), key
+
+
+def test_detect_fit_under_ddp_completes_and_reports_invalid_records(scenes, tmp_path):
+    run_dir = run(DETECT, "fit", tmp_path / "fit", *detect_data(scenes, "val_bad.json"), *DDP)
+    values = logged(run_dir, *MAP_KEYS)
+    assert all(0.0 <= v <= 1.0 for v in values.values()), values
+    assert "annotation id 999" in (run_dir / "skipped_files.txt").read_text()
+    for name in ("best", "last"):
+        meta = checkpoint(run_dir, name)["visionkit"]
+        assert meta["task"] == "detection" and meta["classes"] == ["circle", "star"]
+        assert meta["category_ids"] == [1, 5] and meta["model"]["num_classes"] == 3
