@@ -220,3 +220,9 @@ def test_file_failing_in_a_loader_worker_is_one_line_naming_it(shapes, tmp_path,
     err = fails(capsys, "classify", "fit", *CLASSIFY, "--data.root", str(data), "--data.num_workers",
                 "1", "--trainer.default_root_dir", str(tmp_path / "run"))
     assert "cut.jpg: cannot decode image" in err and "DataLoader worker" not in err
+
+
+def test_missing_ckpt_path_file_is_one_line(shapes, tmp_path, capsys):
+    err = fails(capsys, "classify", "validate", *CLASSIFY, "--data.root", str(shapes),
+                "--trainer.default_root_dir", str(tmp_path / "run"), "--ckpt_path", str(tmp_path / "no.ckpt"))
+    assert "no.ckpt: no such file" in err

@@ -24,6 +24,7 @@ from visionkit.models.weights import load_checkpoint_file, state_dict_mismatch
 from visionkit.tasks.trainer import default_loggers, with_atomic_checkpoints
 
 LIGHTNING_VERSION_KEY = "pytorch-lightning_version"  # in every checkpoint a Trainer writes
+LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # --ckpt_path values Lightning resolves itself
 
 
 def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> None:
@@ -91,8 +92,12 @@ class VisionkitCLI(LightningCLI):
             config["ckpt_path"] = latest_last_checkpoint(self.trainer.default_root_dir)
             rank_zero_info(f"--ckpt_path last: {config['ckpt_path'] or 'no earlier run, starting fresh'}")
         ckpt = config.get("ckpt_path")
-        if ckpt is not None and Path(ckpt).is_file():  # else a name Lightning resolves ("best")
-            check_checkpoint_fits(ckpt, self.model)
+        if ckpt is None or str(ckpt) in LIGHTNING_CKPT_NAMES:
+            return
+        if not Path(ckpt).is_file():
+            raise ConfigError(f"--ckpt_path {ckpt}: no such file (pass a checkpoint file, or 'last' to "
+                              f"resume the newest run under --trainer.default_root_dir)")
+        check_checkpoint_fits(ckpt, self.model)
 
     before_validate = before_test = before_fit
 
