@@ -83,8 +83,8 @@ def test_weights_that_do_not_fit_name_the_keys(saved, tmp_path):
     broken = {k: v for k, v in state.items() if not k.startswith("rpn.")}
     broken["extra.weight"] = torch.zeros(1)
     torch.save(broken, tmp_path / "broken.pth")
-    with pytest.raises(WeightsError, match=r"broken.pth: weights do not fit .* missing keys, e.g. "
-                                           r"\['rpn.head.*unexpected keys, e.g. \['extra.weight'\]"):
+    with pytest.raises(WeightsError, match=r"broken.pth: weights do not fit .* missing keys rpn.head.*"
+                                           r"unexpected keys extra.weight"):
         create_detector("fasterrcnn_resnet18_fpn", 4, pretrained=tmp_path / "broken.pth")
     with pytest.raises(WeightsError, match="shape mismatch"):
         create_detector("fasterrcnn_resnet50_fpn", 4, pretrained=path)

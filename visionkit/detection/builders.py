@@ -35,7 +35,12 @@ from visionkit.detection.backbones import (
 from visionkit.detection.faster_rcnn import FasterRCNN
 from visionkit.detection.roi_heads import RoIPool
 from visionkit.errors import ConfigError, WeightsError
-from visionkit.models.weights import fetch_url_weights, load_state_dict_file, torchvision_weights_url
+from visionkit.models.weights import (
+    fetch_url_weights,
+    load_state_dict_file,
+    state_dict_mismatch,
+    torchvision_weights_url,
+)
 from visionkit.ops import AnchorGenerator
 
 PREDICTOR = "roi_heads.box_predictor."
@@ -229,21 +234,11 @@ def load_detector_weights(model: FasterRCNN, state: Mapping[str, Tensor], source
     fresh = {k for k, v in state.items()
              if k.startswith(PREDICTOR) and k in own and v.shape != own[k].shape}
     state = {k: v for k, v in state.items() if k not in fresh}
-    optional = "num_batches_tracked"  # present for BatchNorm, absent for frozen BatchNorm
-    missing = sorted(k for k in own if k not in state and k not in fresh and not k.endswith(optional))
-    unexpected = sorted(k for k in state if k not in own and not k.endswith(optional))
-    wrong = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
-    if missing or unexpected or wrong:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} missing keys, e.g. {missing[:4]}")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected keys, e.g. {unexpected[:4]}")
-        if wrong:
-            problems.append(f"shape mismatch at {wrong[0]!r}: file {tuple(state[wrong[0]].shape)}, "
-                            f"model {tuple(own[wrong[0]].shape)} ({len(wrong)} keys)")
-        raise WeightsError(f"{source}: weights do not fit this detector: {'; '.join(problems)}; "
-                           f"pass weights of this detector (classification weights go to "
-                           f"pretrained_backbone)")
+    # num_batches_tracked: present for BatchNorm, absent for frozen BatchNorm
+    problem = state_dict_mismatch({k: v for k, v in own.items() if k not in fresh}, state,
+                                  optional_suffixes=("num_batches_tracked",))
+    if problem:
+        raise WeightsError(f"{source}: weights do not fit this detector: {problem}; pass weights of "
+                           f"this detector (classification weights go to pretrained_backbone)")
     with torch.no_grad():
         model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
