@@ -10,4 +10,5 @@ BENCHMARKS: dict[str, str] = {
     "faster-rcnn": "visionkit.benchmarks.detection",
     "gradcam": "visionkit.benchmarks.gradcam",
     "predict-memory": "visionkit.benchmarks.predict_memory",
+    "train-step": "visionkit.benchmarks.train_step",
 }
