@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -100,6 +101,15 @@ class VisionkitCLI(LightningCLI):
         check_checkpoint_fits(ckpt, self.model)
 
     before_validate = before_test = before_fit
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        finally:
+            # A process group left to interpreter exit can abort it (gloo: "terminate called
+            # without an active exception"), turning a finished DDP run into exit code -6.
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
 
 
 def run_cli(model_class: type, datamodule_class: type, args: list[str], prog: str) -> VisionkitCLI:
