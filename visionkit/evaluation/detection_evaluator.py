@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from visionkit.distributed import gather_objects
 from visionkit.errors import ConfigError
 from visionkit.evaluation.coco import BACKENDS, CocoEvalResult, evaluate_loaded
 from visionkit.evaluation.coco_inputs import ground_truth_from_targets, load_detections, to_numpy
@@ -73,10 +74,4 @@ class DetectionEvaluator:
 
     def _gather(self) -> list[tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]]:
         """This process's images, or every process's when torch.distributed is initialised."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-            return self._images
-        parts: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(parts, self._images)
-        return [image for part in parts for image in part]
+        return [image for part in gather_objects(self._images) for image in part]

@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from visionkit.data.epoch_seeding import EpochSeededSampler, seed_for_epoch
+from visionkit.distributed import gather_objects
 from visionkit.fileio import atomic_open
 from visionkit.models.transfer import set_group_trainable, trainable_deepest
 
@@ -68,17 +69,6 @@ class GradualUnfreezing(BaseFinetuning):
                            f"{len(groups)} layer groups")
 
 
-def _gather_objects(obj: Any) -> list[Any]:
-    """``[obj]``, or every rank's ``obj`` when torch.distributed runs several processes."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return [obj]
-    parts: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, obj)
-    return parts
-
-
 class SkippedFilesReport(L.Callback):
     """Collects files left out while scanning or reading and reports them at the end of a run."""
 
@@ -100,7 +90,7 @@ class SkippedFilesReport(L.Callback):
         log_dir = trainer.log_dir  # a broadcast under DDP: every rank must ask
         dm = trainer.datamodule
         skipped = dict(getattr(dm, "skipped", []) or [])
-        for part in _gather_objects(self.skipped):  # files each rank's loader left out
+        for part in gather_objects(self.skipped):  # files each rank's loader left out
             skipped.update(part)
         if not skipped or not trainer.is_global_zero:
             return
