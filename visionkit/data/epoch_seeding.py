@@ -78,3 +78,12 @@ class EpochSeeded(Dataset):
         index, epoch = key
         self.pipeline.set_random_seed(derived_seed(self.seed, epoch, index))
         return self.dataset[index]
+
+
+def epoch_seeded(dataset: Any, pipeline: Any, epoch_fn: Callable[[], int]
+                 ) -> tuple[EpochSeeded, EpochSeededSampler]:
+    """``dataset`` as an `EpochSeeded` training set with its `EpochSeededSampler`, both seeded
+    from torch's seed (the run's `seed_everything`)."""
+    seed = torch.initial_seed()
+    return (EpochSeeded(dataset, pipeline, seed),
+            EpochSeededSampler(len(dataset), seed, epoch_fn=epoch_fn))

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from visionkit.data.coco_detection import CocoDetection, collate_detection, read_categories
 from visionkit.data.detection_transforms import apply_detection_transform, detection_train_transform
-from visionkit.data.epoch_seeding import EpochSeeded, EpochSeededSampler
+from visionkit.data.epoch_seeding import epoch_seeded
 
 
 class DetectionDataModule(L.LightningDataModule):
@@ -108,9 +108,7 @@ class DetectionDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled per epoch, augmented per sample, both from (seed, epoch) alone: resumes exactly."""
-        seed = torch.initial_seed()
-        sampler = EpochSeededSampler(len(self.train_set), seed, epoch_fn=self._epoch)
-        return self._loader(EpochSeeded(self.train_set, self.train_pipeline, seed), sampler)
+        return self._loader(*epoch_seeded(self.train_set, self.train_pipeline, self._epoch))
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
         return self._loader(self.val_set)

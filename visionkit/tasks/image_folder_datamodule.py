@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from visionkit.data.epoch_seeding import EpochSeeded, EpochSeededSampler
+from visionkit.data.epoch_seeding import epoch_seeded
 from visionkit.data.image_folder import (
     FolderIndex,
     ImageFolderDataset,
@@ -140,9 +140,7 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled per epoch, augmented per sample, both from (seed, epoch) alone: resumes exactly."""
-        seed = torch.initial_seed()
-        sampler = EpochSeededSampler(len(self.train_set), seed, epoch_fn=self._epoch)
-        return self._loader(EpochSeeded(self.train_set, self.train_set.transform, seed), sampler)
+        return self._loader(*epoch_seeded(self.train_set, self.train_set.transform, self._epoch))
 
     def _eval_loader(self, dataset: Dataset) -> DataLoader:
         """Under DDP each rank evaluates its share, no image twice: Lightning's default sampler
