@@ -19,7 +19,7 @@ from visionkit.demo_weights import CLASSIFIER_CLASSES, CLASSIFIER_FILE, COMMAND,
 from visionkit.errors import WeightsError
 from visionkit.evaluation.report import evaluate_to_dir
 from visionkit.explain.overlay import grid, write_png
-from visionkit.fileio import atomic_open, atomic_write_with, write_json
+from visionkit.fileio import atomic_open, write_json
 from visionkit.inference.classification import load_classifier, predict_topk, write_predictions
 from visionkit.inference.detection import detect_to_dir
 
@@ -37,10 +37,7 @@ def prediction_sheet(rows: list[dict], path: str | os.PathLike, columns: int = 8
         cv2.putText(caption, f"{best['class']} {best['prob']:.2f}", (4, 16),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
         tiles.append(np.vstack([image, caption]))
-    while len(tiles) % columns:
-        tiles.append(np.full_like(tiles[0], 255))
-    grid = np.vstack([np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)])
-    return atomic_write_with(path, lambda tmp: cv2.imwrite(tmp, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)))
+    return write_png(path, grid(tiles, columns, gap=0))
 
 
 def run_demo(out: str | os.PathLike = "runs/demo", seed: int = 1000) -> Path:
