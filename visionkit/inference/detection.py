@@ -214,8 +214,9 @@ def detect_to_dir(
     summary = PredictSummary(out, resumed=len(log.done))
     base = gt_root.resolve() if gt_root else _common_parent(images)
     todo = [i for i, p in enumerate(images) if str(p) not in log.done]
-    frames = sum(_frame_count(v) for v in videos)
-    bar = tqdm(total=len(todo) + frames, unit="img", desc="detect", disable=not progress)
+    probes = {video: _probe_video(video) for video in videos}
+    bar = tqdm(total=len(todo) + sum(count for count, _ in probes.values()), unit="img", desc="detect",
+               disable=not progress)
     try:
         loader = DataLoader(ImageFiles([images[i] for i in todo]), batch_size=batch_size,
                             num_workers=num_workers, collate_fn=as_list)
@@ -244,8 +245,8 @@ def detect_to_dir(
         for video in videos:
             if str(video) in finished_videos:
                 continue
-            next_id = _detect_video(video, detector, out, log, next_id, batch_size, draw_thresh,
-                                    summary, bar)
+            next_id = _detect_video(video, probes[video][1], detector, out, log, next_id, batch_size,
+                                    draw_thresh, summary, bar)
     finally:
         bar.close()
         log.close()
@@ -276,11 +277,12 @@ def _common_parent(paths: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([p.resolve().parent for p in paths]))
 
 
-def _frame_count(video: Path) -> int:
+def _probe_video(video: Path) -> tuple[int, float]:
+    """(frame count as the container states it, frames per second) of a video file."""
     capture = cv2.VideoCapture(str(video))
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    count, fps = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS)
     capture.release()
-    return max(count, 0)
+    return max(count, 0), fps or 25.0
 
 
 def _video_batches(video: Path, batch_size: int) -> Iterator[list[np.ndarray]]:
@@ -303,12 +305,10 @@ def _video_batches(video: Path, batch_size: int) -> Iterator[list[np.ndarray]]:
         capture.release()
 
 
-def _detect_video(video: Path, detector: Detector, out: Path, log: RecordLog, first_id: int,
-                  batch_size: int, draw_thresh: float, summary: PredictSummary, bar: tqdm) -> int:
+def _detect_video(video: Path, fps: float, detector: Detector, out: Path, log: RecordLog,
+                  first_id: int, batch_size: int, draw_thresh: float, summary: PredictSummary,
+                  bar: tqdm) -> int:
     """Annotate every frame into ``out/<stem>.mp4``; the frames' records join the log at the end."""
-    capture = cv2.VideoCapture(str(video))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    capture.release()
     target = out / f"{video.stem}.mp4"
     records: list[dict[str, Any]] = []
     frame_index = 0
