@@ -16,9 +16,8 @@ from visionkit.errors import ConfigError
 from visionkit.explain.gradcam import box_score, class_score, grad_cam
 from visionkit.explain.overlay import caption, enlarge, mark, overlay, write_png
 from visionkit.fileio import write_json
-from visionkit.inference.classification import load_classifier
-from visionkit.inference.detector_loading import load_detector
-from visionkit.models.weights import load_checkpoint_file
+from visionkit.inference.checkpoints import load_checkpoint_model
+from visionkit.inference.detector_loading import LoadedDetector
 
 MIN_SIDE = 224  # small model inputs are shown enlarged (pixels repeated) to at least this side
 
@@ -59,11 +58,11 @@ def gradcam_files(ckpt: str | os.PathLike, sources: Sequence[str], out_dir: str 
     A detection checkpoint goes to `detection_gradcam_files` (``target`` is then the detection's
     rank, 0 = top score).
     """
-    if load_checkpoint_file(ckpt).get("visionkit", {}).get("task") == "detection":
+    loaded = load_checkpoint_model(ckpt, device)
+    if isinstance(loaded, LoadedDetector):
         rank = int(target) if target is not None and target.isdigit() else 0
-        return detection_gradcam_files(ckpt, sources, out_dir, layer=layer, detection=rank,
+        return detection_gradcam_files(loaded, sources, out_dir, layer=layer, detection=rank,
                                        method=method, device=device)
-    loaded = load_classifier(ckpt, device)
     wanted = class_index(target, loaded.classes)
     transform = classification_eval_transform(loaded.image_size, loaded.mean, loaded.std,
                                               crop_fraction=loaded.crop_fraction)
@@ -85,11 +84,11 @@ def gradcam_files(ckpt: str | os.PathLike, sources: Sequence[str], out_dir: str 
     return rows
 
 
-def detection_gradcam_files(ckpt: str | os.PathLike, sources: Sequence[str], out_dir: str | os.PathLike,
+def detection_gradcam_files(loaded: LoadedDetector, sources: Sequence[str], out_dir: str | os.PathLike,
                             *, layer: str | None = None, detection: int = 0, method: str = "gradcam",
                             device: str | torch.device = "cpu") -> list[dict]:
-    """For each image: the heatmap of detection number ``detection`` (0 = top score), box drawn."""
-    loaded = load_detector(ckpt, device)
+    """For each image: the heatmap of detection number ``detection`` (0 = top score), box drawn;
+    ``loaded`` on ``device``."""
     out_dir, taken, rows = Path(out_dir), set(), []
     for path in expand_image_sources(sources):
         image = read_image(path)

@@ -40,8 +40,12 @@ class LoadedClassifier:
 def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu"
                     ) -> LoadedClassifier:
     """Rebuild the classifier saved by `visionkit classify fit` (tensors only are unpickled)."""
-    path = Path(ckpt)
-    data = load_checkpoint_file(path)
+    return classifier_from_checkpoint(load_checkpoint_file(ckpt), Path(ckpt), device)
+
+
+def classifier_from_checkpoint(data: dict, path: Path, device: torch.device | str = "cpu"
+                               ) -> LoadedClassifier:
+    """The classifier in checkpoint contents ``data`` already read from ``path``."""
     meta = data.get("visionkit")
     if not meta or meta.get("task") != "classification":
         task = meta.get("task") if meta else "none (not written by visionkit)"

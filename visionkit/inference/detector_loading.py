@@ -50,20 +50,19 @@ def load_detector(weights: str | os.PathLike, device: torch.device | str = "cpu"
     ``box_detections_per_img``, ``min_size``); only tensors are unpickled from the file.
     """
     if str(weights) == "coco":
-        detector = create_detector(model, 91, pretrained="coco", **options)
-        names = coco_category_names()
-        loaded = LoadedDetector(detector, names, list(range(1, 91)), f"COCO {model}")
-    else:
-        loaded = _from_checkpoint(Path(weights), options)
-    loaded.model.eval().to(device)
-    return loaded
-
-
-def _from_checkpoint(path: Path, options: dict[str, Any]) -> LoadedDetector:
+        detector = create_detector(model, 91, pretrained="coco", **options).eval().to(device)
+        return LoadedDetector(detector, coco_category_names(), list(range(1, 91)), f"COCO {model}")
+    path = Path(weights)
     if not path.is_file():
         raise ConfigError(f"{path}: no such checkpoint (pass a file written by `visionkit detect fit` "
                           f"or --weights coco)")
-    data = load_checkpoint_file(path)
+    return detector_from_checkpoint(load_checkpoint_file(path), path, device, **options)
+
+
+def detector_from_checkpoint(data: dict, path: Path, device: torch.device | str = "cpu",
+                             **options: Any) -> LoadedDetector:
+    """The detector (eval mode, on ``device``) in checkpoint contents ``data`` read from ``path``;
+    ``options`` as for `load_detector`."""
     meta = data.get("visionkit")
     if not meta or meta.get("task") != "detection":
         task = meta.get("task") if meta else "none (not written by visionkit)"
@@ -75,4 +74,4 @@ def _from_checkpoint(path: Path, options: dict[str, Any]) -> LoadedDetector:
     num_labels = config["num_classes"] - 1
     ids = list(meta.get("category_ids") or range(1, num_labels + 1))
     names = list(meta.get("classes") or [str(i) for i in ids])
-    return LoadedDetector(detector, names, ids, str(path))
+    return LoadedDetector(detector.eval().to(device), names, ids, str(path))

@@ -32,9 +32,9 @@ from torch import Tensor, nn
 from visionkit import __version__
 from visionkit.errors import ConfigError
 from visionkit.fileio import atomic_write_with
-from visionkit.inference.classification import load_classifier
-from visionkit.inference.detector_loading import load_detector
-from visionkit.models.weights import load_checkpoint_file
+from visionkit.inference.checkpoints import load_checkpoint_model
+from visionkit.inference.classification import LoadedClassifier
+from visionkit.inference.detector_loading import LoadedDetector
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -70,20 +70,16 @@ class Exportable:
 
 def exportable(ckpt: str | os.PathLike, image_size: Sequence[int] | None = None) -> Exportable:
     """What to export from a classification or detection checkpoint (task read from its metadata)."""
-    task = (load_checkpoint_file(ckpt).get("visionkit") or {}).get("task")
-    if task == "classification":
-        if image_size is not None:
-            raise ConfigError("image_size is for detectors: a classifier exports at its "
-                              "checkpoint's image_size (any batch size)")
-        return _classifier_exportable(ckpt)
-    if task == "detection":
-        return _detector_exportable(ckpt, image_size)
-    raise ConfigError(f"{ckpt}: not a visionkit classification or detection checkpoint "
-                      f"(task: {task or 'none'})")
+    loaded = load_checkpoint_model(ckpt)
+    if isinstance(loaded, LoadedDetector):
+        return _detector_exportable(loaded, image_size)
+    if image_size is not None:
+        raise ConfigError("image_size is for detectors: a classifier exports at its "
+                          "checkpoint's image_size (any batch size)")
+    return _classifier_exportable(loaded)
 
 
-def _classifier_exportable(ckpt: str | os.PathLike) -> Exportable:
-    loaded = load_classifier(ckpt)
+def _classifier_exportable(loaded: LoadedClassifier) -> Exportable:
     size = loaded.image_size
     sample = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     metadata = {"task": "classification", "input": f"normalised float [B, 3, {size}, {size}]",
@@ -93,8 +89,7 @@ def _classifier_exportable(ckpt: str | os.PathLike) -> Exportable:
                       {"image": {0: "batch"}, "logits": {0: "batch"}}, metadata)
 
 
-def _detector_exportable(ckpt: str | os.PathLike, image_size: Sequence[int] | None) -> Exportable:
-    loaded = load_detector(ckpt)
+def _detector_exportable(loaded: LoadedDetector, image_size: Sequence[int] | None) -> Exportable:
     if image_size is None:
         side = loaded.model.transform.min_size[-1]
         image_size = (side, side)
