@@ -3,12 +3,18 @@
 - `transform`: normalise, resize, batch; map boxes back to the input images
 - `backbones`, `fpn`: feature extractors (ResNet/MobileNetV3 + FPN, single-level VGG)
 - `rpn`: RPN head and proposals; `roi_heads`: box head, predictor, sampling, post-processing
-- `faster_rcnn`: the assembled model; `builders`: `create_detector` by name, weights
+- `faster_rcnn`: the assembled model; `builders`: `create_detector` by name; `weights`
+- `proposals` (`SelectiveSearch`), `fast_rcnn`, `rcnn`: the proposal-based detectors, built by
+  name in `proposal_builders`
 
 Labels are contiguous ``1..K`` with ``0`` the background, so ``num_classes = K + 1``.
 """
 
 from visionkit.detection.builders import create_detector, detector_options, list_detectors
+from visionkit.detection.fast_rcnn import FastRCNN
 from visionkit.detection.faster_rcnn import FasterRCNN
+from visionkit.detection.proposals import SelectiveSearch
+from visionkit.detection.rcnn import RCNN
 
-__all__ = ["FasterRCNN", "create_detector", "detector_options", "list_detectors"]
+__all__ = ["RCNN", "FastRCNN", "FasterRCNN", "SelectiveSearch", "create_detector", "detector_options",
+           "list_detectors"]

@@ -4,7 +4,8 @@
   stride-64 ``"pool"`` level for the RPN), as in torchvision's ``fasterrcnn_resnet50_fpn``.
 - `mobilenet_fpn_backbone`: MobileNetV3 features, the last two stages (strides 16, 32) → FPN.
 - `single_level_backbone`: VGG/AlexNet conv features without the last max-pool (stride 16),
-  one map named ``"0"``, as in the original Faster R-CNN.
+  one map named ``"0"``, as in the original Faster R-CNN; `resnet_single_level_backbone`:
+  ResNet up to ``layer3`` (stride 16, the C4 map), also one ``"0"`` map.
 
 Every backbone returns an ordered dict of ``[N, out_channels, h, w]`` maps, finest first, and
 has ``out_channels``. Module names follow torchvision's detection models (``body.layer1...``,
@@ -182,6 +183,21 @@ def single_level_backbone(arch: str, trainable_layers: int = 5) -> SingleLevelBa
     _freeze([m for block in blocks[: len(blocks) - trainable_layers] for m in block])
     body = nn.Sequential(*layers)
     return SingleLevelBackbone(body, _last_conv(body).out_channels)
+
+
+def resnet_single_level_backbone(arch: str, norm_layer: NormLayer, trainable_layers: int = 4,
+                                 last_layer: int = 3) -> SingleLevelBackbone:
+    """ResNet-family ``arch`` up to ``layer{last_layer}`` (stride 16 for 3, the C4 map)."""
+    if last_layer not in (2, 3, 4):
+        raise ConfigError(f"last_layer must be 2, 3 or 4, got {last_layer}")
+    _check_trainable(trainable_layers, last_layer + 1)
+    net = torchvision.models.get_model(arch, weights=None, norm_layer=norm_layer)
+    stages = [[net.conv1, net.bn1]] + [[getattr(net, f"layer{k}")] for k in range(1, last_layer + 1)]
+    _freeze([m for stage in stages[: len(stages) - trainable_layers] for m in stage])
+    children = list(net.named_children())
+    end = [name for name, _ in children].index(f"layer{last_layer}") + 1
+    body = nn.Sequential(OrderedDict(children[:end]))  # torchvision's key names
+    return SingleLevelBackbone(body, _last_conv(getattr(net, f"layer{last_layer}")[-1]).out_channels)
 
 
 def _last_conv(module: nn.Module) -> nn.Conv2d:

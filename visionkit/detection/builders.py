@@ -1,6 +1,7 @@
 """`create_detector`: Faster R-CNN models by name, with torchvision's option names and weights.
 
-Names: ``fasterrcnn_resnet50_fpn`` and ``fasterrcnn_mobilenet_v3_large_fpn`` (torchvision's
+Names (R-CNN and Fast R-CNN ones come from `visionkit.detection.proposal_builders`):
+``fasterrcnn_resnet50_fpn`` and ``fasterrcnn_mobilenet_v3_large_fpn`` (torchvision's
 architectures; their COCO state dicts load), ``fasterrcnn_resnet18_fpn`` and
 ``fasterrcnn_vgg16`` (single stride-16 level, the original paper's layout) for small data.
 
@@ -16,14 +17,11 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from visionkit.detection.backbones import (
     FrozenBatchNorm2d,
@@ -32,27 +30,23 @@ from visionkit.detection.backbones import (
     resnet_fpn_backbone,
     single_level_backbone,
 )
+from visionkit.detection.fast_rcnn import FastRCNN
 from visionkit.detection.faster_rcnn import FasterRCNN
-from visionkit.detection.roi_heads import RoIPool
-from visionkit.errors import ConfigError, WeightsError
-from visionkit.models.weights import (
-    fetch_url_weights,
-    load_state_dict_file,
-    state_dict_mismatch,
-    torchvision_weights_url,
+from visionkit.detection.proposal_builders import (
+    PROPOSAL_DETECTORS,
+    create_proposal_detector,
+    proposal_detector_options,
 )
+from visionkit.detection.rcnn import RCNN
+from visionkit.detection.roi_heads import RoIPool
+from visionkit.detection.weights import classification_weights, existing_file, load_detector_weights
+from visionkit.errors import ConfigError, WeightsError
+from visionkit.models.weights import fetch_url_weights, load_state_dict_file, torchvision_weights_url
 from visionkit.ops import AnchorGenerator
 
-PREDICTOR = "roi_heads.box_predictor."
 # Options create_detector handles itself; every other option is a FasterRCNN keyword argument.
 BUILDER_OPTIONS = ("anchor_sizes", "aspect_ratios", "returned_layers", "fpn_channels", "roi_pool")
 _MODULE_ARGS = ("anchor_generator", "rpn_head", "box_roi_pool", "box_head", "box_predictor")
-# Layout of torchvision files saved before its RPNHead/FPN got nested conv blocks (the COCO files).
-_LEGACY_KEYS = (
-    (re.compile(r"^rpn\.head\.conv\.(weight|bias)$"), r"rpn.head.conv.0.0.\1"),
-    (re.compile(r"^backbone\.fpn\.(inner|layer)_blocks\.(\d+)\.(weight|bias)$"),
-     r"backbone.fpn.\1_blocks.\2.0.\3"),
-)
 
 
 @dataclass(frozen=True)
@@ -83,11 +77,13 @@ DETECTORS: dict[str, DetectorSpec] = {
 
 def list_detectors() -> list[str]:
     """Names accepted by `create_detector`, sorted."""
-    return sorted(DETECTORS)
+    return sorted([*DETECTORS, *PROPOSAL_DETECTORS])
 
 
-def detector_options() -> list[str]:
-    """Every keyword option `create_detector` accepts besides the weights."""
+def detector_options(name: str | None = None) -> list[str]:
+    """Every keyword option `create_detector` accepts for ``name`` (default: Faster R-CNN's)."""
+    if name in PROPOSAL_DETECTORS:
+        return proposal_detector_options(name)
     params = inspect.signature(FasterRCNN.__init__).parameters
     model_options = [n for n, p in params.items()
                      if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in _MODULE_ARGS]
@@ -103,8 +99,11 @@ def create_detector(
     trainable_backbone_layers: int | None = None,
     frozen_bn: bool | None = None,
     **options: Any,
-) -> FasterRCNN:
+) -> FasterRCNN | FastRCNN | RCNN:
     """Build detector ``name`` for ``num_classes = K + 1`` classes (K objects + background 0).
+
+    ``rcnn_*`` and ``fast_rcnn_*`` names: see `visionkit.detection.proposal_builders`; the rest
+    of this docstring is about Faster R-CNN.
 
     ``pretrained``: None, "coco" or a path (see the module docstring); ``pretrained_backbone``:
     None, "imagenet" or a path to classification weights. ``trainable_backbone_layers``: backbone
@@ -117,6 +116,11 @@ def create_detector(
     ``aspect_ratios``, ``returned_layers``, ``fpn_channels``, ``representation_size`` and
     ``roi_pool`` ("align" or, single-level only, "pool").
     """
+    if name in PROPOSAL_DETECTORS:
+        return create_proposal_detector(name, num_classes, pretrained=pretrained,
+                                        pretrained_backbone=pretrained_backbone,
+                                        trainable_backbone_layers=trainable_backbone_layers,
+                                        frozen_bn=frozen_bn, **options)
     if name not in DETECTORS:
         raise ConfigError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
     if num_classes < 2:
@@ -135,7 +139,7 @@ def create_detector(
 
     backbone = _build_backbone(spec, trainable, frozen, options)
     if pretrained_backbone is not None:
-        state, source = _classification_weights(spec.arch, pretrained_backbone)
+        state, source = classification_weights(spec.arch, pretrained_backbone)
         load_classification_weights(backbone.body, state, spec.classification_prefix, source)
     model_options = {k: v for k, v in options.items() if k not in BUILDER_OPTIONS}
     model = FasterRCNN(backbone, num_classes, anchor_generator=_anchors(spec, options),
@@ -191,13 +195,6 @@ def _roi_pool(spec: DetectorSpec, backbone: nn.Module, options: Mapping[str, Any
     raise ConfigError(f"roi_pool must be 'align' or, for single-level backbones, 'pool'; got {kind!r}")
 
 
-def _classification_weights(arch: str, pretrained: str | os.PathLike) -> tuple[dict, str]:
-    if str(pretrained) == "imagenet":
-        url = torchvision_weights_url(arch, "IMAGENET1K_V1")
-        return fetch_url_weights(url, f"ImageNet {arch}"), url
-    return load_state_dict_file(_existing(pretrained, "'imagenet'")), str(pretrained)
-
-
 def _detector_weights(name: str, spec: DetectorSpec, pretrained: str | os.PathLike) -> tuple[dict, str]:
     if str(pretrained) == "coco":
         if spec.coco_weights is None:
@@ -206,39 +203,6 @@ def _detector_weights(name: str, spec: DetectorSpec, pretrained: str | os.PathLi
                                f"{', '.join(with_coco)} (or pass pretrained_backbone)")
         url = torchvision_weights_url(spec.coco_weights, "COCO_V1")
         return fetch_url_weights(url, f"COCO {name}"), url
-    return load_state_dict_file(_existing(pretrained, "'coco'")), str(pretrained)
+    return load_state_dict_file(existing_file(pretrained, "'coco'")), str(pretrained)
 
 
-def _existing(path: str | os.PathLike, keyword: str) -> Path:
-    if not Path(path).is_file():
-        raise WeightsError(f"pretrained={str(path)!r} is neither {keyword} nor an existing file")
-    return Path(path)
-
-
-def torchvision_layout(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Keys in our (= current torchvision) layout: checkpoint ``model.`` prefix and legacy names fixed."""
-    if state and all(k.startswith("model.") for k in state):
-        state = {k[len("model."):]: v for k, v in state.items()}
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in _LEGACY_KEYS:
-            key = pattern.sub(replacement, key)
-        out[key] = value
-    return out
-
-
-def load_detector_weights(model: FasterRCNN, state: Mapping[str, Tensor], source: str) -> None:
-    """Load a Faster R-CNN state dict; a predictor of another class count is left at its init."""
-    state = torchvision_layout(state)
-    own = model.state_dict()
-    fresh = {k for k, v in state.items()
-             if k.startswith(PREDICTOR) and k in own and v.shape != own[k].shape}
-    state = {k: v for k, v in state.items() if k not in fresh}
-    # num_batches_tracked: present for BatchNorm, absent for frozen BatchNorm
-    problem = state_dict_mismatch({k: v for k, v in own.items() if k not in fresh}, state,
-                                  optional_suffixes=("num_batches_tracked",))
-    if problem:
-        raise WeightsError(f"{source}: weights do not fit this detector: {problem}; pass weights of "
-                           f"this detector (classification weights go to pretrained_backbone)")
-    with torch.no_grad():
-        model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

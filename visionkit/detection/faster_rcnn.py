@@ -111,7 +111,7 @@ class FasterRCNN(nn.Module):
         if self.training:
             if targets is None:
                 raise ValueError("FasterRCNN in training mode needs targets (or call .eval())")
-            targets = [_training_target(t, i) for i, t in enumerate(targets)]
+            targets = [training_target(t, i) for i, t in enumerate(targets)]
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         batch, sizes, targets = self.transform(images, targets if self.training else None)
         features = self.backbone(batch)
@@ -122,7 +122,7 @@ class FasterRCNN(nn.Module):
         return self.transform.postprocess(detections, sizes, original_sizes)
 
 
-def _training_target(target: dict[str, Tensor], index: int) -> dict[str, Tensor]:
+def training_target(target: dict[str, Tensor], index: int) -> dict[str, Tensor]:
     """Checked ``boxes``/``labels`` of one target, crowd boxes removed."""
     boxes, labels = target["boxes"], target["labels"]
     if not boxes.is_floating_point() or boxes.dim() != 2 or boxes.shape[-1] != 4:

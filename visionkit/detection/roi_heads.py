@@ -2,7 +2,8 @@
 
 Training: ground-truth boxes join the proposals, each proposal is matched to a ground truth
 (IoU >= ``fg_iou_thresh`` object, < ``bg_iou_thresh`` background), ``batch_size_per_image``
-are sampled with ``positive_fraction`` positives, and `fastrcnn_loss` gives
+are sampled with ``positive_fraction`` positives (proposals whose best IoU is below
+``bg_iou_low`` are not sampled: Fast R-CNN's background range [0.1, 0.5)), and `fastrcnn_loss` gives
 ``loss_classifier`` and ``loss_box_reg``. Inference: `postprocess_detections` (softmax scores,
 decoded and clipped boxes, score threshold, per-class NMS, top ``detections_per_img``).
 Labels: ``0`` background, ``1..K`` classes, ``num_classes = K + 1``. Parameter names follow
@@ -83,6 +84,7 @@ class RoIHeads(nn.Module):
         *,
         fg_iou_thresh: float = 0.5,
         bg_iou_thresh: float = 0.5,
+        bg_iou_low: float = 0.0,
         batch_size_per_image: int = 512,
         positive_fraction: float = 0.25,
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
@@ -95,6 +97,7 @@ class RoIHeads(nn.Module):
         self.box_head = box_head
         self.box_predictor = box_predictor
         self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh)
+        self.bg_iou_low = bg_iou_low
         self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
         self.box_coder = BoxCoder(tuple(bbox_reg_weights))
         self.score_thresh = score_thresh
@@ -131,16 +134,11 @@ class RoIHeads(nn.Module):
         """Sampled proposals (ground truth added), their labels and regression targets."""
         sampled_boxes, sampled_labels, matched_boxes = [], [], []
         for image_proposals, target in zip(proposals, targets, strict=True):
-            gt = target["boxes"].to(image_proposals.dtype)
-            gt_labels = target["labels"]
-            candidates = torch.cat((image_proposals, gt))
-            idx = self.matcher(box_iou(gt, candidates))
-            labels = gt_labels[idx.clamp(min=0)] if gt.numel() else torch.zeros_like(idx)
-            labels = torch.where(idx == Matcher.BELOW_LOW_THRESHOLD, 0, labels)
-            labels = torch.where(idx == Matcher.BETWEEN_THRESHOLDS, -1, labels)
-            sampled_labels.append(labels)
+            candidates, labels, matched = label_proposals(image_proposals, target, self.matcher,
+                                                          self.bg_iou_low)
             sampled_boxes.append(candidates)
-            matched_boxes.append(gt[idx.clamp(min=0)] if gt.numel() else torch.zeros_like(candidates))
+            sampled_labels.append(labels)
+            matched_boxes.append(matched)
         pos, neg = self.sampler(sampled_labels)
         for i, (p, n) in enumerate(zip(pos, neg, strict=True)):
             keep = torch.where(p | n)[0]
@@ -148,3 +146,25 @@ class RoIHeads(nn.Module):
             matched_boxes[i] = matched_boxes[i][keep]
         targets_deltas = self.box_coder.encode(matched_boxes, sampled_boxes)
         return sampled_boxes, sampled_labels, list(targets_deltas)
+
+
+def label_proposals(proposals: Tensor, target: Mapping[str, Tensor], matcher: Matcher,
+                    bg_iou_low: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+    """(candidates: proposals + ground truth, their labels, the ground-truth box each matches).
+
+    Labels: the matched class for IoU >= the matcher's high threshold, 0 (background) below its
+    low one, -1 (not sampled) in between and, when the image has objects, below ``bg_iou_low``.
+    """
+    gt = target["boxes"].to(proposals.dtype)
+    candidates = torch.cat((proposals, gt))
+    if not gt.numel():
+        return candidates, torch.zeros(len(candidates), dtype=torch.int64,
+                                       device=candidates.device), torch.zeros_like(candidates)
+    iou = box_iou(gt, candidates)
+    idx = matcher(iou)
+    labels = target["labels"][idx.clamp(min=0)]
+    labels = torch.where(idx == Matcher.BELOW_LOW_THRESHOLD, 0, labels)
+    labels = torch.where(idx == Matcher.BETWEEN_THRESHOLDS, -1, labels)
+    if bg_iou_low > 0:
+        labels = torch.where(iou.max(0).values < bg_iou_low, -1, labels)
+    return candidates, labels, gt[idx.clamp(min=0)]

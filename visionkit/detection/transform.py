@@ -31,6 +31,13 @@ def resize_boxes(boxes: Tensor, original_size: Sequence[int], new_size: Sequence
     return torch.stack((x1 * ratio_w, y1 * ratio_h, x2 * ratio_w, y2 * ratio_h), dim=1)
 
 
+def normalize_image(image: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """``(image - mean) / std`` per channel of a ``[C, H, W]`` image."""
+    mean_t = torch.as_tensor(mean, dtype=image.dtype, device=image.device)
+    std_t = torch.as_tensor(std, dtype=image.dtype, device=image.device)
+    return (image - mean_t[:, None, None]) / std_t[:, None, None]
+
+
 class DetectionTransform(nn.Module):
     """Normalise, resize (short side ``min_size``, long side at most ``max_size``) and batch.
 
@@ -82,9 +89,7 @@ class DetectionTransform(nn.Module):
 
     def normalize(self, image: Tensor) -> Tensor:
         """``(image - mean) / std`` per channel."""
-        mean = torch.as_tensor(self.image_mean, dtype=image.dtype, device=image.device)
-        std = torch.as_tensor(self.image_std, dtype=image.dtype, device=image.device)
-        return (image - mean[:, None, None]) / std[:, None, None]
+        return normalize_image(image, self.image_mean, self.image_std)
 
     def resize(self, image: Tensor) -> Tensor:
         """Bilinear resize to the target size (random ``min_size`` choice in training)."""

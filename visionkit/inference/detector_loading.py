@@ -11,7 +11,7 @@ import torch
 import torchvision
 
 from visionkit.detection import FasterRCNN, create_detector
-from visionkit.detection.builders import load_detector_weights
+from visionkit.detection.weights import load_detector_weights
 from visionkit.errors import ConfigError
 from visionkit.models.weights import load_checkpoint_file
 
