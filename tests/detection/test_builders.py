@@ -23,12 +23,14 @@ def saved(tmp_path_factory):
 
 
 def test_names_and_option_errors():
-    assert list_detectors() == ["fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet18_fpn",
-                                "fasterrcnn_resnet50_fpn", "fasterrcnn_vgg16"]
+    archs = ["alexnet", "resnet18", "resnet50", "vgg16"]
+    assert list_detectors() == sorted(
+        ["fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn",
+         "fasterrcnn_vgg16", *[f"fast_rcnn_{a}" for a in archs], *[f"rcnn_{a}" for a in archs]])
     for option in ("min_size", "rpn_pre_nms_top_n_test", "rpn_nms_thresh", "box_score_thresh",
                    "box_nms_thresh", "box_detections_per_img", "anchor_sizes", "frozen_bn"):
         assert option in detector_options()
-    with pytest.raises(ConfigError, match="unknown detector 'yolo'; known: fasterrcnn_mobilenet"):
+    with pytest.raises(ConfigError, match="unknown detector 'yolo'; known: fast_rcnn_alexnet"):
         create_detector("yolo", 3)
     with pytest.raises(ConfigError, match=r"unknown detector options \['box_score'\]"):
         create_detector("fasterrcnn_resnet18_fpn", 3, box_score=0.1)

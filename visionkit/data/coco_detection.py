@@ -93,6 +93,9 @@ class CocoDetection(Dataset):
         on_invalid: "warn" (apply the policy and warn once) or "error" (raise).
         categories: category id -> name, defining the label map; default the file's own. Pass
             the training set's (`read_categories`) to a validation set so labels agree.
+        proposals: ``(record, image) -> [P, 4]`` xyxy region proposals of an image (e.g. a
+            `visionkit.data.proposal_cache.ProposalCache`); they go through ``transform`` with
+            the boxes and appear in the target as ``"proposals"`` (float32 ``[P, 4]``).
     """
 
     def __init__(
@@ -103,12 +106,14 @@ class CocoDetection(Dataset):
         *,
         on_invalid: Literal["warn", "error"] = "warn",
         categories: Mapping[int, str] | None = None,
+        proposals: Callable[[ImageRecord, np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if on_invalid not in ("warn", "error"):
             raise ValueError(f"on_invalid must be 'warn' or 'error', got {on_invalid!r}")
         self.annotation_file = Path(annotation_file)
         self.image_root = Path(image_root)
         self.transform = transform
+        self.proposals = proposals
         data = _read_json(self.annotation_file)
         if categories is None:
             categories = _categories(data["categories"], self.annotation_file)
@@ -143,16 +148,21 @@ class CocoDetection(Dataset):
             "iscrowd": record.iscrowd,
             "area": record.area,
         }
+        if self.proposals is not None:
+            target["proposals"] = self.proposals(record, image)
         if self.transform is not None:
             image, target = self.transform(image, target)
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)
-        return tensor, {
+        out = {
             "boxes": torch.as_tensor(target["boxes"], dtype=torch.float32).reshape(-1, 4),
             "labels": torch.as_tensor(target["labels"], dtype=torch.int64),
             "image_id": torch.tensor(record.image_id, dtype=torch.int64),
             "iscrowd": torch.as_tensor(target["iscrowd"], dtype=torch.int64),
             "area": torch.as_tensor(target["area"], dtype=torch.float32),
         }
+        if "proposals" in target:
+            out["proposals"] = torch.as_tensor(target["proposals"], dtype=torch.float32).reshape(-1, 4)
+        return tensor, out
 
     def _issue(self, record: str, problem: str, action: str = "dropped") -> None:
         self.issues.append(Issue(record, problem, action))

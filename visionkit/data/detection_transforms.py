@@ -50,21 +50,34 @@ def detection_train_transform(
     if color_jitter > 0:
         steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter,
                                    saturation=color_jitter, hue=0.0, p=0.8))
-    bbox_params = A.BboxParams(format="pascal_voc", label_fields=["labels", "iscrowd"],
+    bbox_params = A.BboxParams(format="pascal_voc", label_fields=["labels", "iscrowd", "proposal"],
                                min_visibility=min_visibility, clip=True, filter_invalid_bboxes=True)
     return A.Compose(steps, bbox_params=bbox_params, seed=seed)
 
 
 def apply_detection_transform(transform: A.Compose, image: np.ndarray, target: dict[str, Any]
                               ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Run ``transform`` on an image and its target (boxes, labels, iscrowd; area recomputed)."""
-    out = transform(image=image, bboxes=np.asarray(target["boxes"], np.float32).reshape(-1, 4),
-                    labels=np.asarray(target["labels"], np.int64),
-                    iscrowd=np.asarray(target["iscrowd"], np.int64))
-    boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
-    return out["image"], {
+    """Run ``transform`` on an image and its target (boxes, labels, iscrowd; area recomputed).
+
+    Region ``"proposals"`` in the target, if any, follow the image like the boxes (the ones a
+    crop cuts away are dropped) and keep their order.
+    """
+    boxes = np.asarray(target["boxes"], np.float32).reshape(-1, 4)
+    proposals = np.asarray(target.get("proposals", np.zeros((0, 4))), np.float32).reshape(-1, 4)
+    pad = np.zeros(len(proposals), np.int64)
+    out = transform(image=image, bboxes=np.concatenate([boxes, proposals]),
+                    labels=np.r_[np.asarray(target["labels"], np.int64), pad],
+                    iscrowd=np.r_[np.asarray(target["iscrowd"], np.int64), pad],
+                    proposal=np.r_[np.zeros(len(boxes), np.int64), pad + 1])
+    all_boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
+    real = np.asarray(out["proposal"], np.int64) == 0
+    boxes = all_boxes[real]
+    result = {
         "boxes": boxes,
-        "labels": np.asarray(out["labels"], np.int64),
-        "iscrowd": np.asarray(out["iscrowd"], np.int64),
+        "labels": np.asarray(out["labels"], np.int64)[real],
+        "iscrowd": np.asarray(out["iscrowd"], np.int64)[real],
         "area": (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
     }
+    if "proposals" in target:
+        result["proposals"] = all_boxes[~real]
+    return out["image"], result

@@ -1,4 +1,4 @@
-"""DetectionTask: Lightning training of a visionkit Faster R-CNN, with COCO mAP validation."""
+"""DetectionTask: Lightning training of a visionkit detector (Faster R-CNN, Fast R-CNN, R-CNN), COCO mAP."""
 
 from __future__ import annotations
 
@@ -85,11 +85,25 @@ class DetectionTask(L.LightningModule):
         """Detections of 0–1 float images (eval mode)."""
         return self.model(images)
 
+    def setup(self, stage: str) -> None:
+        """A detector that takes proposals gets them from the data module (cached on disk)."""
+        generator = getattr(self.model, "proposal_generator", None)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if generator is not None and hasattr(datamodule, "use_proposals"):
+            datamodule.use_proposals(generator)
+
+    @staticmethod
+    def _proposals(targets: list[dict]) -> dict[str, list[torch.Tensor]]:
+        """``proposals=`` keyword for the model when the targets carry them, else nothing."""
+        if targets and "proposals" in targets[0]:
+            return {"proposals": [t["proposals"] for t in targets]}
+        return {}
+
     def training_step(self, batch: tuple[list, list], batch_idx: int) -> torch.Tensor | None:
-        """Sum of the four Faster R-CNN losses (None: a non-finite loss, step skipped)."""
+        """Sum of the detector's losses (None: a non-finite loss, step skipped)."""
         images, targets = batch
         self.nonfinite.before_forward(self)
-        losses = self.model(images, targets)
+        losses = self.model(images, targets, **self._proposals(targets))
         loss = sum(losses.values())
         if not self.nonfinite.usable(self, loss, [int(t["image_id"]) for t in targets]):
             return None
@@ -103,7 +117,7 @@ class DetectionTask(L.LightningModule):
 
     def _eval_step(self, batch: tuple[list, list]) -> None:
         images, targets = batch
-        self.evaluator.update(self.model(images), targets)
+        self.evaluator.update(self.model(images, **self._proposals(targets)), targets)
 
     def validation_step(self, batch: tuple[list, list], batch_idx: int) -> None:  # noqa: D102
         self._eval_step(batch)
@@ -163,14 +177,13 @@ class DetectionTask(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store what inference needs: the model's builder arguments, classes and category ids."""
         hp = self.hparams
-        transform = self.model.transform
         checkpoint["visionkit"] = {
             "task": "detection",
             "model": dict(self.model.config),
             "classes": list(hp.class_names or []),
             "category_ids": list(hp.category_ids or range(1, hp.num_classes)),
-            "min_size": list(transform.min_size),
-            "max_size": transform.max_size,
-            "mean": list(transform.image_mean),
-            "std": list(transform.image_std),
         }
+        transform = getattr(self.model, "transform", None)  # R-CNN warps regions, resizes no image
+        if transform is not None:
+            checkpoint["visionkit"].update(min_size=list(transform.min_size), max_size=transform.max_size,
+                                           mean=list(transform.image_mean), std=list(transform.image_std))

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from visionkit.data.coco_detection import CocoDetection, collate_detection, read_categories
 from visionkit.data.detection_transforms import apply_detection_transform, detection_train_transform
 from visionkit.data.epoch_seeding import epoch_seeded
+from visionkit.data.proposal_cache import Generator, ProposalCache, precompute_proposals
 
 
 class DetectionDataModule(L.LightningDataModule):
@@ -27,6 +28,11 @@ class DetectionDataModule(L.LightningDataModule):
             augmentation (`visionkit.data.detection_transforms.detection_train_transform`).
             Validation and test images are not transformed: the model resizes them itself and
             boxes stay in the original pixels.
+        proposal_cache: folder of the region-proposal cache used when the detector takes
+            proposals (R-CNN, Fast R-CNN): `use_proposals` fills it before training, so epochs
+            read boxes from disk. Proposals follow the training augmentation; the "bbox_safe"
+            crop keeps every proposal too, so it hardly crops: use hflip or "random_resized".
+        proposal_workers: processes computing missing proposals (0: this process).
     """
 
     def __init__(
@@ -45,6 +51,8 @@ class DetectionDataModule(L.LightningDataModule):
         crop_scale: tuple[float, float] = (0.3, 1.0),
         crop_prob: float = 0.5,
         max_size: int | None = None,
+        proposal_cache: str = "runs/proposals",
+        proposal_workers: int = 2,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -54,6 +62,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.test_set: CocoDetection | None = None
         self.train_pipeline: A.Compose | None = None
         self.skipped: list[tuple[str, str]] = []
+        self.proposals: ProposalCache | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -80,7 +89,7 @@ class DetectionDataModule(L.LightningDataModule):
                 seed=torch.initial_seed() % 2**32)
             transform = partial(apply_detection_transform, self.train_pipeline)
         dataset = CocoDetection(path, hp.image_root, transform, on_invalid=hp.on_invalid,
-                                categories=self.categories)
+                                categories=self.categories, proposals=self.proposals)
         self.skipped += [(f"{path}: {issue.record}", f"{issue.problem} -> {issue.action}")
                          for issue in dataset.issues]
         return dataset
@@ -94,6 +103,14 @@ class DetectionDataModule(L.LightningDataModule):
             self.val_set = self._dataset(hp.val_json, train=False)
         if stage in (None, "test") and self.test_set is None:
             self.test_set = self._dataset(hp.test_json or hp.val_json, train=False)
+
+    def use_proposals(self, generator: Generator) -> None:
+        """Give every item region proposals from ``generator``, cached; compute the missing ones now."""
+        self.proposals = ProposalCache(self.hparams.proposal_cache, generator)
+        for dataset in (self.train_set, self.val_set, self.test_set):
+            if dataset is not None:
+                dataset.proposals = self.proposals
+                precompute_proposals(dataset, self.proposals, self.hparams.proposal_workers)
 
     def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
         # its own generator: starting an epoch's iterator must not draw from the global RNG
