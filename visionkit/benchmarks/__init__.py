@@ -11,4 +11,5 @@ BENCHMARKS: dict[str, str] = {
     "gradcam": "visionkit.benchmarks.gradcam",
     "predict-memory": "visionkit.benchmarks.predict_memory",
     "train-step": "visionkit.benchmarks.train_step",
+    "rcnn": "visionkit.benchmarks.rcnn",
 }

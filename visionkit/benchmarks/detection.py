@@ -38,8 +38,12 @@ def small_options(model_size: int) -> dict[str, Any]:
     return {**SMALL_OPTIONS, "min_size": model_size, "max_size": model_size, "anchor_sizes": anchors}
 
 
-def train(root: Path, out: Path, args: argparse.Namespace) -> tuple[Any, list[dict[str, float]]]:
-    """Fit a DetectionTask on ``root``; return the trainer and per-epoch val metrics."""
+def train(root: Path, out: Path, args: argparse.Namespace, name: str, options: dict[str, Any]
+          ) -> tuple[Any, list[dict[str, float]]]:
+    """Fit DetectionTask ``name`` with ``options`` on ``root``; return the trainer and val metrics.
+
+    ``args`` gives seed, batch_size, num_workers, optimizer, lr, epochs and val_every.
+    """
     import lightning as L
 
     from visionkit.tasks.detection import DetectionTask
@@ -49,8 +53,8 @@ def train(root: Path, out: Path, args: argparse.Namespace) -> tuple[Any, list[di
     L.seed_everything(args.seed, verbose=False)
     dm = DetectionDataModule(str(root / "train.json"), str(root / "val.json"), str(root),
                              batch_size=args.batch_size, num_workers=args.num_workers,
-                             color_jitter=0.1)
-    task = DetectionTask(args.model, dm.num_classes, options=small_options(args.model_size),
+                             color_jitter=0.1, proposal_cache=str(root / "proposals"))
+    task = DetectionTask(name, dm.num_classes, options=options,
                          optimizer=args.optimizer, lr=args.lr, weight_decay=1e-4, scheduler="cosine",
                          warmup_epochs=min(1.0, args.epochs / 4), class_names=dm.classes,
                          category_ids=dm.category_ids)
@@ -109,7 +113,7 @@ def run(argv: list[str]) -> dict:
         started, cpu_started = time.perf_counter(), time.process_time()
         root = make_shapes_detection(work / "data", SHAPES[: args.classes], args.n_train,
                                      args.n_val, args.size, args.max_objects, seed=args.seed)
-        trainer, history = train(root, work / "run", args)
+        trainer, history = train(root, work / "run", args, args.model, small_options(args.model_size))
         final = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
         val = json.loads((root / "val.json").read_text())
         return {

@@ -1,11 +1,12 @@
-"""`visionkit detect fit|validate|test ...` (LightningCLI) and `visionkit detect predict ...`."""
+"""`visionkit detect fit|validate|test` (LightningCLI), `detect predict` and `detect proposals`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-USAGE = """usage: visionkit detect {fit,validate,test,predict} [options]
+USAGE = """usage: visionkit detect {fit,validate,test,predict,proposals} [options]
 
   fit       train:   visionkit detect fit --config configs/detect/fasterrcnn_resnet18_fpn.yaml \\
                         --data.train_json F --data.val_json F --data.image_root DIR \\
@@ -15,6 +16,8 @@ USAGE = """usage: visionkit detect {fit,validate,test,predict} [options]
   test      same on --data.test_json (default val_json), logged as test_*
   predict   detect objects: visionkit detect predict --weights CKPT|coco --source PATH|DIR|GLOB|VIDEO \\
                         [--out DIR]   (annotated images, results.json for `visionkit evaluate`, CSV)
+  proposals selective-search proposals of a COCO set into the cache R-CNN / Fast R-CNN training
+            reads, and their recall: visionkit detect proposals --json F [--image-root DIR]
 
 Configs: configs/detect/<model name>.yaml. Every constructor argument of the task (--model.*)
 and data module (--data.*) is a flag; `visionkit detect fit --help` lists them all. On CUDA,
@@ -91,13 +94,55 @@ def predict_main(argv: list[str]) -> int:
     return 0
 
 
+def proposals_parser() -> argparse.ArgumentParser:
+    """Options of `visionkit detect proposals`."""
+    parser = argparse.ArgumentParser(
+        prog="visionkit detect proposals",
+        description="Compute selective-search proposals for every image of a COCO file into the "
+                    "proposal cache (what `detect fit` of an rcnn_*/fast_rcnn_* model reads) and "
+                    "report their recall at IoU 0.5/0.7 vs proposals per image.")
+    parser.add_argument("--json", required=True, help="COCO instances file")
+    parser.add_argument("--image-root", default=None,
+                        help="folder the file names are relative to (default: the JSON's folder)")
+    parser.add_argument("--cache", default="runs/proposals",
+                        help="cache root (the data module's proposal_cache; default runs/proposals)")
+    parser.add_argument("--out", default=None,
+                        help="report folder (default runs/detect/proposals/<json stem>)")
+    parser.add_argument("--mode", choices=["fast", "quality"], default="fast")
+    parser.add_argument("--max-proposals", type=int, default=2000)
+    parser.add_argument("--max-side", type=int, default=500,
+                        help="search at most this image side (0: full size); boxes are mapped back")
+    parser.add_argument("--num-workers", type=int, default=2, help="processes computing proposals")
+    return parser
+
+
+def proposals_main(argv: list[str]) -> int:
+    """Run `visionkit detect proposals` and print the recall table."""
+    from visionkit.inference.proposals import proposals_to_dir
+
+    args = proposals_parser().parse_args(argv)
+    settings = {"mode": args.mode, "max_proposals": args.max_proposals, "max_side": args.max_side or None}
+    out = args.out or f"runs/detect/proposals/{Path(args.json).stem}"
+    run = proposals_to_dir(args.json, args.image_root, args.cache, out, settings, args.num_workers)
+    report = run.recall
+    print(f"{report.num_images} images, {report.num_boxes} boxes, {report.mean_proposals:.0f} proposals "
+          f"per image ({int(run.counts['computed'])} computed, {int(run.counts['cached_before'])} cached)")
+    print("proposals " + " ".join(f"{n:>6}" for n in report.counts))
+    for iou, values in report.recall.items():
+        print(f"R@{iou:<6}  " + " ".join(f"{v:6.3f}" for v in values))
+    print(f"cache {run.cache_folder}/; report {run.out_dir}/ (recall.json, recall.png)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """Dispatch fit/validate/test to the detection LightningCLI, predict to `detect_to_dir`."""
+    """Dispatch fit/validate/test to the detection LightningCLI, predict and proposals to their own."""
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
     if argv[0] == "predict":
         return predict_main(argv[1:])
+    if argv[0] == "proposals":
+        return proposals_main(argv[1:])
     if argv[0] not in ("fit", "validate", "test"):
         print(f"visionkit detect: unknown subcommand {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2

@@ -90,7 +90,8 @@ def precompute_proposals(dataset: CocoDetection, cache: ProposalCache, num_worke
     missing = [r for r in dataset.records if cache.load(r) is None]
     counts = []
     loader = DataLoader(_Precompute(missing, cache), batch_size=None, num_workers=num_workers)
-    for count in tqdm(loader, total=len(missing), desc="proposals", unit="img", disable=not progress):
+    bar = tqdm(loader, total=len(missing), desc="proposals", unit="img", disable=not (progress and missing))
+    for count in bar:
         counts.append(int(count))
     return {"images": len(dataset.records), "computed": len(missing),
             "cached_before": len(dataset.records) - len(missing),

@@ -171,14 +171,18 @@ def mobilenet_fpn_backbone(
     return BackboneWithFPN(body, channels, out_channels)
 
 
-def single_level_backbone(arch: str, trainable_layers: int = 5) -> SingleLevelBackbone:
-    """VGG/AlexNet ``arch`` conv features up to the last conv (stride 16)."""
+def single_level_backbone(arch: str, trainable_layers: int | None = None) -> SingleLevelBackbone:
+    """VGG/AlexNet ``arch`` conv features up to the last conv (stride 16); None: all blocks train.
+
+    Blocks end at each max-pool: 5 for VGG, 3 for AlexNet.
+    """
     layers = list(torchvision.models.get_model(arch, weights=None).features)[:-1]
     blocks: list[list[nn.Module]] = [[]]
     for layer in layers:
         blocks[-1].append(layer)
         if isinstance(layer, nn.MaxPool2d):
             blocks.append([])
+    trainable_layers = len(blocks) if trainable_layers is None else trainable_layers
     _check_trainable(trainable_layers, len(blocks))
     _freeze([m for block in blocks[: len(blocks) - trainable_layers] for m in block])
     body = nn.Sequential(*layers)

@@ -113,11 +113,12 @@ def create_proposal_detector(
 
 
 def _feature_backbone(arch: str, trainable: int | None, weighted: bool, frozen: bool
-                      ) -> tuple[nn.Module, int]:
-    """Stride-16 single-map backbone of ``arch`` and the number of its stages that train."""
-    stages = 4 if arch.startswith("resnet") else 5  # conv1 + layer1..3, or the 5 VGG/AlexNet blocks
-    layers = stages if trainable is None and not weighted else (3 if trainable is None else trainable)
+                      ) -> tuple[nn.Module, int | None]:
+    """Stride-16 single-map backbone of ``arch`` and the number of its stages that train (None: all)."""
+    if trainable is None and weighted:
+        trainable = 3
     if arch.startswith("resnet"):
         norm = FrozenBatchNorm2d if frozen else nn.BatchNorm2d
+        layers = 4 if trainable is None else trainable  # conv1 + layer1..3
         return resnet_single_level_backbone(arch, norm, layers), layers
-    return single_level_backbone(arch, layers), layers
+    return single_level_backbone(arch, trainable), trainable

@@ -56,6 +56,8 @@ def warp_regions(image: Tensor, boxes: Tensor, warp_size: int, padding: int) -> 
 class RCNN(nn.Module):
     """Region classifier over ``cnn``: any module mapping ``[B, 3, S, S]`` to ``[B, out_features]``.
 
+    ``context_padding`` defaults to the paper's ratio, 16 px of a 224 px warp.
+
     ``num_classes`` counts the background: K object classes → ``num_classes = K + 1``.
     ``chunk_size`` regions go through the CNN at once at inference (memory bound).
     """
@@ -69,7 +71,7 @@ class RCNN(nn.Module):
         *,
         proposal_generator: ProposalGenerator | None = None,
         warp_size: int = 224,
-        context_padding: int = 16,
+        context_padding: int | None = None,
         image_mean: Sequence[float] = IMAGENET_MEAN,
         image_std: Sequence[float] = IMAGENET_STD,
         max_proposals_train: int = 2000,
@@ -91,7 +93,8 @@ class RCNN(nn.Module):
         self.cnn = cnn
         self.box_predictor = FastRCNNPredictor(cnn.out_features, num_classes)
         self.warp_size = warp_size
-        self.context_padding = context_padding
+        self.context_padding = (round(warp_size * 16 / 224) if context_padding is None
+                                else context_padding)
         self.image_mean = [float(m) for m in image_mean]
         self.image_std = [float(s) for s in image_std]
         self.max_proposals = (max_proposals_train, max_proposals_test)

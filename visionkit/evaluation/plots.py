@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from visionkit.evaluation.coco import CocoEvalResult
+    from visionkit.evaluation.proposal_recall import RecallReport
 
 _MAX_LABELLED_CLASSES = 10  # more get grey lines and no legend entries
 
@@ -92,3 +93,17 @@ def _figure(size: tuple[float, float]) -> Figure:
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
     """Write ``fig`` as a PNG at ``path``, atomically."""
     return atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+
+
+def plot_proposal_recall(report: RecallReport, path: str | os.PathLike) -> Path:
+    """Recall vs number of proposals per image, one line per IoU threshold (log x axis)."""
+    fig = _figure((5.5, 4))
+    ax = fig.add_subplot()
+    for iou, values in report.recall.items():
+        ax.plot(report.counts, values, marker="o", label=f"IoU {iou}")
+    ax.set_xscale("log")
+    ax.set(xlabel="proposals per image", ylabel="recall", ylim=(0, 1.02),
+           title=f"proposal recall ({report.num_boxes} boxes, {report.num_images} images)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
