@@ -1,0 +1,67 @@
+"""R-CNN and Fast R-CNN through the commands: `detect proposals`, `detect fit` with their configs,
+`detect predict` on the checkpoint (proposals computed by the model itself)."""
+
+import json
+
+import torch
+
+from visionkit.cli import main
+from visionkit.detection import SelectiveSearch
+from visionkit.tasks.checkpoint_io import save_task_checkpoint
+from visionkit.tasks.detection import DetectionTask
+
+QUICK = ["--data.batch_size", "2", "--data.num_workers", "0", "--data.proposal_workers", "0",
+         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+         "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0"]
+PROPOSALS = {"max_proposals": 200}
+
+
+def test_proposals_command_fills_the_cache_and_reports_recall(shapes_set, tmp_path, capsys):
+    args = ["detect", "proposals", "--json", str(shapes_set / "val.json"), "--cache", str(tmp_path / "c"),
+            "--out", str(tmp_path / "r"), "--num-workers", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "6 images" in out and "(6 computed, 0 cached)" in out and "R@0.5" in out
+    report = json.loads((tmp_path / "r" / "recall.json").read_text())
+    assert report["counts"][-1] == 2000 and report["num_images"] == 6
+    assert report["recall"]["0.5"][-1] >= 0.9  # simple shapes on noise: selective search finds them
+    assert (tmp_path / "r" / "recall.png").stat().st_size > 0
+    assert len(list((tmp_path / "c").glob("*/*.npy"))) == 6
+    assert main(args) == 0
+    assert "(0 computed, 6 cached)" in capsys.readouterr().out
+
+
+def test_fit_with_the_fast_rcnn_config_uses_cached_proposals(shapes_set, tmp_path):
+    cache = tmp_path / "cache"
+    options = {"min_size": 64, "max_size": 64, "roi_pool": "align", "representation_size": 32,
+               "proposals": PROPOSALS}
+    args = ["detect", "fit", "--config", "configs/detect/fast_rcnn_resnet18.yaml",
+            "--data.train_json", str(shapes_set / "train.json"), "--data.val_json",
+            str(shapes_set / "val.json"), "--data.image_root", str(shapes_set),
+            "--data.proposal_cache", str(cache), "--trainer.default_root_dir", str(tmp_path / "run"),
+            "--model.options", json.dumps(options), *QUICK]
+    assert main(args) == 0
+    assert len(list(cache.glob("*/*.npy"))) == 10  # 4 train + 6 val images, computed once
+    best = tmp_path / "run" / "version_0" / "checkpoints" / "best.ckpt"
+    meta = torch.load(best, weights_only=True)["visionkit"]
+    assert meta["model"]["name"] == "fast_rcnn_resnet18"
+    assert meta["model"]["proposals"] == SelectiveSearch(**PROPOSALS).settings
+
+    out = tmp_path / "pred"
+    assert main(["detect", "predict", "--weights", str(best), "--gt", str(shapes_set / "val.json"),
+                 "--out", str(out), "--num-workers", "0", "--no-images"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {r["category_id"] for r in results} <= {1, 5}
+
+
+def test_rcnn_checkpoint_predicts(shapes_set, tmp_path):
+    torch.manual_seed(0)
+    task = DetectionTask("rcnn_resnet18", 3, options={"warp_size": 32, "proposals": PROPOSALS,
+                                                      "max_proposals_test": 50},
+                         class_names=["circle", "star"], category_ids=[1, 5])
+    ckpt = save_task_checkpoint(task, tmp_path / "rcnn.ckpt")
+    out = tmp_path / "pred"
+    assert main(["detect", "predict", "--weights", str(ckpt), "--gt", str(shapes_set / "val.json"),
+                 "--out", str(out), "--num-workers", "0", "--no-images", "--score-thresh", "0"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results and {r["image_id"] for r in results} <= set(range(1, 11))
