@@ -140,3 +140,20 @@ def test_builders_weights_and_errors(tmp_path):
         create_detector("rcnn_alexnet", 3, proposals={"mode": "slow"})
     with pytest.raises(ValueError, match="roi_pool must be 'pool' or 'align'"):
         create_detector("fast_rcnn_alexnet", 3, roi_pool="max")
+
+
+def test_heads_train_on_cached_features_and_the_cnn_stays_put():
+    from visionkit.detection.rcnn_heads import cache_region_features, train_heads_on_features
+
+    torch.manual_seed(0)
+    model = create_detector("rcnn_resnet18", 4, warp_size=32)
+    cnn_before = {k: v.clone() for k, v in model.cnn.state_dict().items()}
+    batches = [(images(), TARGETS, proposals())] * 2
+    cached = cache_region_features(model, batches)
+    assert cached.features.shape == (256, 512) and cached.labels.shape == (256,)
+    assert int((cached.labels > 0).sum()) == 64 and model.training
+    history = train_heads_on_features(model, cached, epochs=60, lr=1e-2,
+                                      generator=torch.Generator().manual_seed(0))
+    assert history[-1] < 0.5 * history[0]  # the heads fit the cached regions
+    for key, value in model.cnn.state_dict().items():
+        assert torch.equal(value, cnn_before[key]), key

@@ -54,7 +54,8 @@ def summary_target(spec: str) -> SummaryTarget:
         return SummaryTarget(model, (3, model.backbone.input_size, model.backbone.input_size))
     if spec in list_detectors():
         model = create_detector(spec, 91)
-        side = model.transform.min_size[-1]
+        transform = getattr(model, "transform", None)  # R-CNN has none: it warps each proposal
+        side = transform.min_size[-1] if transform is not None else 224
         return SummaryTarget(model, (3, side, side), detector=True)
     if Path(spec).is_file():
         loaded = load_classifier(spec)
