@@ -18,7 +18,7 @@ def test_run_reports_each_case_next_to_torchvision():
     threads = torch.get_num_threads()
     result = run(TINY)
     assert torch.get_num_threads() == threads
-    assert set(result["results"]) == {"batched_nms", "box_iou", "roi_align"}
+    assert set(result["results"]) == {"batched_nms", "box_iou", "roi_align", "roi_pool"}
     for case in result["results"].values():
         assert case["ours_ms"] > 0 and case["torchvision_ms"] > 0
         assert case["ratio"] > 0 and case["same_result"] is True

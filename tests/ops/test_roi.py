@@ -57,7 +57,7 @@ def test_roi_pool_matches_torchvision(device, counts, output_size, scale):
 @pytest.mark.parametrize("counts", [[0], [12], [5, 0, 9]])
 @pytest.mark.parametrize("output_size", [7, (3, 5)])
 @pytest.mark.parametrize("scale", [1.0, 0.25, 1 / 16])
-@pytest.mark.parametrize("sampling_ratio", [-1, 2])
+@pytest.mark.parametrize("sampling_ratio", [-1, 1, 2, 3])
 @pytest.mark.parametrize("aligned", [False, True])
 def test_roi_align_matches_torchvision(device, counts, output_size, scale, sampling_ratio,
                                        aligned):
@@ -70,7 +70,9 @@ def test_roi_align_matches_torchvision(device, counts, output_size, scale, sampl
     if ours.numel():
         (grad_ours,) = torch.autograd.grad(ours.sum(), feats)
         (grad_theirs,) = torch.autograd.grad(theirs.sum(), feats)
-        assert_close(grad_ours, grad_theirs)
+        # a cell's gradient sums every sample of every RoI touching it (up to ~40 here), and
+        # the CPU gather path sums in another order: float32 rounding of such sums, ~1e-6 relative
+        torch.testing.assert_close(grad_ours, grad_theirs, atol=1e-5, rtol=1e-5)
 
 
 @settings(max_examples=50, deadline=None)

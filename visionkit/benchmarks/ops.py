@@ -1,6 +1,6 @@
 """`tools/benchmark.py ops`: time visionkit.ops next to torchvision.ops in the same run.
 
-Cases: batched_nms (10k boxes, 80 classes), box_iou (1000 x 1000), roi_align (1000 RoIs on a
+Cases: batched_nms (10k boxes, 80 classes), box_iou (1000 x 1000), roi_align and roi_pool (1000 RoIs on a
 256 x 50 x 68 map, 7 x 7, stride 16). Each case runs ours and torchvision's alternately,
 ``--repeats`` times after ``--warmup`` runs, and reports median milliseconds and
 ``ratio = ours / torchvision`` (below 1: ours is faster), plus whether the outputs agree.
@@ -94,7 +94,7 @@ def _boxes(n: int, size: float, g: torch.Generator, device: torch.device) -> tor
 
 
 def run(argv: list[str]) -> dict:
-    """Time batched_nms, box_iou and roi_align against torchvision; return the JSON dict."""
+    """Time batched_nms, box_iou, roi_align and roi_pool against torchvision; return the JSON dict."""
     args = _parse(argv)
     device = auto_device(args.device)
     threads_before = torch.get_num_threads()
@@ -138,6 +138,13 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         "spatial_scale": 1 / 16, "sampling_ratio": 2,
         **_compare(lambda: ops.roi_align(feats, [rois], 7, 1 / 16, 2),
                    lambda: tvops.roi_align(feats, [rois], 7, 1 / 16, 2), **timing),
+    }
+
+    results["roi_pool"] = {
+        "rois": args.rois, "feature": [channels, height, width], "output_size": [7, 7],
+        "spatial_scale": 1 / 16,
+        **_compare(lambda: ops.roi_pool(feats, [rois], 7, 1 / 16),
+                   lambda: tvops.roi_pool(feats, [rois], 7, 1 / 16), **timing),
     }
 
     return {

@@ -6,7 +6,10 @@ column is the image index. ``spatial_scale`` maps image pixels to feature cells 
 stride-16 map). ``roi_pool`` rounds the box to cells and max-pools each of the output bins;
 ``roi_align`` averages bilinear samples (``sampling_ratio`` per bin side, adaptive when <= 0),
 and with ``aligned=True`` shifts boxes by -0.5 cell so pixel centres line up (Detectron2).
-The kernels are torchvision's (C++/CUDA); results equal ``torchvision.ops``.
+The kernels are torchvision's (C++/CUDA), except RoIAlign on the CPU with a fixed
+``sampling_ratio``: `visionkit.ops.roi_align_cpu` (one multithreaded weighted gather, equal to
+torchvision's to float rounding, several times faster; its kernel stays the path when tracing
+or exporting).
 
 `MultiScaleRoIAlign` pools each RoI from one FPN level chosen by eq. 1 of the FPN paper,
 ``k = floor(k0 + log2(sqrt(area) / 224))`` clamped to the available levels, ``k0 = 4``.
@@ -24,6 +27,8 @@ from collections.abc import Mapping, Sequence
 import torch
 import torchvision.ops
 from torch import Tensor, nn
+
+from visionkit.ops.roi_align_cpu import roi_align_gather
 
 Boxes = Tensor | Sequence[Tensor]
 
@@ -69,9 +74,18 @@ def roi_align(
     aligned: bool = False,
 ) -> Tensor:
     """Average bilinear samples per bin of each RoI: ``[K, C, out_h, out_w]``."""
-    return torchvision.ops.roi_align(
-        input, boxes_to_rois(boxes), _pair(output_size), spatial_scale, sampling_ratio, aligned
-    )
+    rois = boxes_to_rois(boxes)
+    if _gather_applies(input, sampling_ratio):
+        return roi_align_gather(input, rois, _pair(output_size), spatial_scale, sampling_ratio, aligned)
+    return torchvision.ops.roi_align(input, rois, _pair(output_size), spatial_scale, sampling_ratio, aligned)
+
+
+def _gather_applies(input: Tensor, sampling_ratio: int) -> bool:
+    """Our CPU path: float maps, a fixed sampling ratio, not while tracing or exporting."""
+    return (input.device.type == "cpu" and sampling_ratio > 0
+            and input.dtype in (torch.float32, torch.float64)
+            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not torch.onnx.is_in_onnx_export())
 
 
 def fpn_levels(
