@@ -12,4 +12,5 @@ BENCHMARKS: dict[str, str] = {
     "predict-memory": "visionkit.benchmarks.predict_memory",
     "train-step": "visionkit.benchmarks.train_step",
     "rcnn": "visionkit.benchmarks.rcnn",
+    "selective-search": "visionkit.benchmarks.selective_search",
 }
