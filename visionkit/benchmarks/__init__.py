@@ -13,4 +13,5 @@ BENCHMARKS: dict[str, str] = {
     "train-step": "visionkit.benchmarks.train_step",
     "rcnn": "visionkit.benchmarks.rcnn",
     "selective-search": "visionkit.benchmarks.selective_search",
+    "detect-latency": "visionkit.benchmarks.detect_latency",
 }

@@ -1,0 +1,158 @@
+"""`detect-latency`: our Faster R-CNN vs torchvision's with the same weights and options, per stage.
+
+For each ``model:size`` pair, torchvision's detector is built with random weights made
+non-trivial (BatchNorm statistics from random images, a predictor scaled so scores spread),
+its state dict is loaded into ours, and both run on the same random images in eval mode, one
+image per call, alternating, after a warm-up. Reported per model: median seconds per image of
+both, their ratio (ours / torchvision) overall and per stage (transform, backbone, rpn,
+roi_heads; timed with forward hooks), and whether the detections are the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+STAGES = ("transform", "backbone", "rpn", "roi_heads")
+
+
+def non_trivial(reference: nn.Module) -> nn.Module:
+    """BatchNorm statistics from random images and a predictor scaled to the box features.
+
+    With torchvision's random init the features vanish or explode and every score is ~1/91;
+    this gives spread-out scores and boxes that move off their proposals.
+    """
+    for module in reference.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = None  # cumulative average: one batch sets the statistics
+    reference.backbone.train()
+    with torch.no_grad():
+        reference.backbone(torch.rand(2, 3, 256, 320))
+    reference.eval()
+    features = []
+    hook = reference.roi_heads.box_head.register_forward_hook(lambda m, i, out: features.append(out))
+    with torch.no_grad():
+        reference([torch.rand(3, 200, 240)])
+    hook.remove()
+    norm = float(features[0].norm(dim=1).mean())
+    with torch.no_grad():
+        reference.roi_heads.box_predictor.cls_score.weight.normal_(0, 3.0 / norm)
+        reference.roi_heads.box_predictor.bbox_pred.weight.normal_(0, 1.0 / norm)
+    return reference
+
+
+def same_detections(ours: dict, theirs: dict, score_tol: float = 1e-4, box_tol: float = 1e-3) -> bool:
+    """Each of ``theirs`` has its own equal detection (label, score, box) among ``ours``.
+
+    Matched one to one, not in sorted order: float rounding may swap detections whose scores tie.
+    """
+    if len(ours["scores"]) != len(theirs["scores"]):
+        return False
+    free = torch.ones(len(ours["scores"]), dtype=torch.bool)
+    for score, label, box in zip(theirs["scores"], theirs["labels"], theirs["boxes"], strict=True):
+        same = (free & (ours["labels"] == label) & ((ours["scores"] - score).abs() <= score_tol)
+                & ((ours["boxes"] - box).abs().amax(1) <= box_tol))
+        if not same.any():
+            return False
+        free[torch.where(same)[0][0]] = False
+    return True
+
+
+class StageTimer:
+    """Forward hooks that add up the seconds each named child module spends, per call."""
+
+    def __init__(self, model: nn.Module, stages: tuple[str, ...] = STAGES) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.handles = []
+        for name in stages:
+            module = getattr(model, name)
+            started: list[float] = []
+            self.handles.append(module.register_forward_pre_hook(
+                lambda *_, s=started: s.append(time.perf_counter())))
+            self.handles.append(module.register_forward_hook(
+                lambda *_, s=started, n=name: self.seconds.__setitem__(
+                    n, self.seconds[n] + time.perf_counter() - s.pop())))
+
+    def take(self) -> dict[str, float]:
+        """Seconds per stage since the last call."""
+        out, self.seconds = dict(self.seconds), defaultdict(float)
+        return out
+
+
+def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warmup: int) -> dict:
+    """Time one detector pair on ``images``; the JSON-ready dict of one model."""
+    import torchvision
+
+    from visionkit.detection import create_detector
+
+    options = {"min_size": size, "max_size": round(size * 1333 / 800)}
+    torch.manual_seed(0)
+    reference = non_trivial(torchvision.models.get_model(name, weights=None, weights_backbone=None,
+                                                         **options)).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.pth"
+        torch.save(reference.state_dict(), path)
+        ours = create_detector(name, 91, pretrained=path, **options).eval()
+    models = {"ours": ours, "torchvision": reference}
+    timers = {k: StageTimer(m) for k, m in models.items()}
+    totals: dict[str, list[float]] = {k: [] for k in models}
+    stages: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in models}
+    same = True
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for model in models.values():
+                model([images[0]])
+        for timer in timers.values():
+            timer.take()
+        for _ in range(repeats):
+            for image in images:
+                outputs = {}
+                for key, model in models.items():
+                    started = time.perf_counter()
+                    outputs[key] = model([image])[0]
+                    totals[key].append(time.perf_counter() - started)
+                    for stage, seconds in timers[key].take().items():
+                        stages[key][stage].append(seconds)
+                same = same and same_detections(outputs["ours"], outputs["torchvision"])
+    median = {k: statistics.median(v) for k, v in totals.items()}
+    per_stage = {stage: {k: round(statistics.median(stages[k][stage]), 4) for k in models}
+                 for stage in STAGES}
+    for values in per_stage.values():
+        values["ratio"] = round(values["ours"] / values["torchvision"], 3) if values["torchvision"] else None
+    return {"model": name, "min_size": size, "max_size": options["max_size"],
+            "ours_s": round(median["ours"], 4), "torchvision_s": round(median["torchvision"], 4),
+            "ratio": round(median["ours"] / median["torchvision"], 3), "stages": per_stage,
+            "same_detections": same, "images": len(images), "repeats": repeats}
+
+
+def run(argv: list[str]) -> dict:
+    """Parse options, time each model pair, return the JSON dict."""
+    parser = argparse.ArgumentParser(prog="visionkit benchmark detect-latency", description=__doc__)
+    parser.add_argument("--models", nargs="+",
+                        default=["fasterrcnn_resnet50_fpn:800", "fasterrcnn_mobilenet_v3_large_fpn:320"],
+                        help="torchvision detector names with the min_size to run at (name:size)")
+    parser.add_argument("--images", type=int, default=3, help="random images, 480x640")
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--repeats", type=int, default=2, help="passes over the images")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    g = torch.Generator().manual_seed(args.seed)
+    images = [torch.rand(3, args.height, args.width, generator=g) for _ in range(args.images)]
+    results = []
+    for spec in args.models:
+        name, _, size = spec.partition(":")
+        results.append(compare(name, int(size or 800), images, args.repeats, args.warmup))
+    return {"benchmark": "detect-latency", "device": "cpu", "threads": torch.get_num_threads(),
+            "image": [args.height, args.width], "results": results}
