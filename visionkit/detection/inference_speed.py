@@ -68,3 +68,13 @@ def fold_batchnorm(model: nn.Module) -> int:
                 setattr(module, norm_name, nn.Identity())
                 folded += 1
     return folded
+
+
+def optimize_for_inference(model: nn.Module, *, fold: bool = True, channels_last: bool = False) -> nn.Module:
+    """``model`` in eval mode with BatchNorm folded and, optionally, channels-last conv weights."""
+    model.eval()
+    if fold:
+        fold_batchnorm(model)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model

@@ -11,6 +11,7 @@ import torch
 import torchvision
 
 from visionkit.detection import FasterRCNN, create_detector
+from visionkit.detection.inference_speed import optimize_for_inference
 from visionkit.detection.weights import load_detector_weights
 from visionkit.errors import ConfigError
 from visionkit.models.weights import load_checkpoint_file
@@ -47,10 +48,13 @@ def load_detector(weights: str | os.PathLike, device: torch.device | str = "cpu"
     """Detector from ``weights``: a visionkit detection checkpoint, or "coco" for model ``model``.
 
     ``options`` override the saved builder options (e.g. ``box_score_thresh``,
-    ``box_detections_per_img``, ``min_size``); only tensors are unpickled from the file.
+    ``box_detections_per_img``, ``min_size``); only tensors are unpickled from the file. The
+    detector is for inference: BatchNorm is folded into the convolutions
+    (`visionkit.detection.inference_speed.optimize_for_inference`).
     """
     if str(weights) == "coco":
-        detector = create_detector(model, 91, pretrained="coco", **options).eval().to(device)
+        detector = optimize_for_inference(create_detector(model, 91, pretrained="coco", **options))
+        detector = detector.to(device)
         return LoadedDetector(detector, coco_category_names(), list(range(1, 91)), f"COCO {model}")
     path = Path(weights)
     if not path.is_file():
@@ -74,4 +78,4 @@ def detector_from_checkpoint(data: dict, path: Path, device: torch.device | str 
     num_labels = config["num_classes"] - 1
     ids = list(meta.get("category_ids") or range(1, num_labels + 1))
     names = list(meta.get("classes") or [str(i) for i in ids])
-    return LoadedDetector(detector.eval().to(device), names, ids, str(path))
+    return LoadedDetector(optimize_for_inference(detector).to(device), names, ids, str(path))
