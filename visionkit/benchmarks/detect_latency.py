@@ -5,9 +5,10 @@ non-trivial (BatchNorm statistics from random images, a predictor scaled so scor
 its state dict is loaded into ours, and both run on the same random images in eval mode, one
 image per call, alternating, after a warm-up. "ours" is the detector as built (its detections
 must equal torchvision's), "ours_inference" the same after `optimize_for_inference` (BatchNorm
-folded into the convolutions, what `detect predict` runs; equal to float rounding). Reported
-per model: median seconds per image, ratios to torchvision overall and per stage (transform,
-backbone, rpn, roi_heads; timed with forward hooks), and whether the detections agree.
+folded into the convolutions, optionally channels-last: what `detect predict` runs; its
+backbone features are compared with torchvision's as the largest error relative to the
+largest value). Reported per model: median seconds per image, ratios to torchvision overall
+and per stage (transform, backbone, rpn, roi_heads; timed with forward hooks).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class StageTimer:
 
 
 def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warmup: int,
-            channels_last: bool = False) -> dict:
+            channels_last: bool = True) -> dict:
     """Time one detector pair on ``images``; the JSON-ready dict of one model."""
     import torchvision
 
@@ -110,7 +111,7 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
     timers = {k: StageTimer(m) for k, m in models.items()}
     totals: dict[str, list[float]] = {k: [] for k in models}
     stages: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in models}
-    same = close = True
+    same = True
     with torch.inference_mode():
         for _ in range(warmup):
             for model in models.values():
@@ -127,9 +128,11 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
                     for stage, seconds in timers[key].take().items():
                         stages[key][stage].append(seconds)
                 same = same and same_detections(outputs["ours"], outputs["torchvision"])
-                # folding BatchNorm changes float rounding (~1e-5 relative in the features)
-                close = close and same_detections(outputs["ours_inference"], outputs["torchvision"],
-                                                  score_tol=1e-3, box_tol=0.05)
+        # Folding changes float rounding, and with random weights the RPN's near-tied scores
+        # then pick other proposals: the inference variant is compared on the features.
+        batch = ours.transform(images[:1])[0]
+        expected, got = reference.backbone(batch), fast.backbone(batch)
+        feature_error = max(float((got[k] - v).abs().max() / v.abs().max()) for k, v in expected.items())
     median = {k: statistics.median(v) for k, v in totals.items()}
     per_stage = {stage: {k: round(statistics.median(stages[k][stage]), 4) for k in models}
                  for stage in STAGES}
@@ -140,7 +143,7 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
             **{f"{k}_s": round(v, 4) for k, v in median.items()},
             "ratio": round(median["ours"] / median["torchvision"], 3),
             "inference_ratio": round(median["ours_inference"] / median["torchvision"], 3),
-            "stages": per_stage, "same_detections": same, "inference_same_detections": close,
+            "stages": per_stage, "same_detections": same, "inference_feature_error": feature_error,
             "channels_last": channels_last, "images": len(images), "repeats": repeats}
 
 
@@ -157,8 +160,8 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--channels-last", action="store_true",
-                        help="the inference variant also runs its convolutions channels-last")
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                        help="the inference variant keeps contiguous (NCHW) convolution weights")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
