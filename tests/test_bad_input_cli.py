@@ -106,7 +106,7 @@ def test_unknown_backbone(shapes, tmp_path, capsys):
 
 def test_unknown_detector(coco, tmp_path, capsys):
     line = fails(capsys, "detect", *detect("fit", coco, tmp_path / "run", "--model.name", "yolo"))
-    assert "unknown detector 'yolo'; known: fasterrcnn_mobilenet_v3_large_fpn" in line
+    assert "unknown detector 'yolo'; known: fast_rcnn_alexnet, fast_rcnn_resnet18" in line
     assert written(tmp_path / "run") == []
 
 
