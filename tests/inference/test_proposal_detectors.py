@@ -65,3 +65,14 @@ def test_rcnn_checkpoint_predicts(shapes_set, tmp_path):
                  "--out", str(out), "--num-workers", "0", "--no-images", "--score-thresh", "0"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results and {r["image_id"] for r in results} <= set(range(1, 11))
+
+
+def test_proposal_detectors_refuse_export_with_one_line(tmp_path, capsys):
+    task = DetectionTask("fast_rcnn_resnet18", 3, options={"min_size": 64, "max_size": 64},
+                         class_names=["circle", "star"], category_ids=[1, 5])
+    ckpt = save_task_checkpoint(task, tmp_path / "fast.ckpt")
+    out = tmp_path / "m.pt"
+    assert main(["export", "--ckpt", str(ckpt), "--format", "torchscript", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "fast_rcnn_resnet18 computes its proposals with selective search" in err
+    assert not list(tmp_path.glob("*.pt*"))

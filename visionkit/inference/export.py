@@ -90,6 +90,10 @@ def _classifier_exportable(loaded: LoadedClassifier) -> Exportable:
 
 
 def _detector_exportable(loaded: LoadedDetector, image_size: Sequence[int] | None) -> Exportable:
+    if getattr(loaded.model, "proposal_generator", None) is not None:
+        raise ConfigError(f"{loaded.source}: {loaded.model.config.get('name')} computes its proposals "
+                          f"with selective search (numpy, outside the graph), so it cannot be exported; "
+                          f"export a Faster R-CNN, or run it with `visionkit detect predict`")
     if image_size is None:
         side = loaded.model.transform.min_size[-1]
         image_size = (side, side)
