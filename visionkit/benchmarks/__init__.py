@@ -14,4 +14,5 @@ BENCHMARKS: dict[str, str] = {
     "rcnn": "visionkit.benchmarks.rcnn",
     "selective-search": "visionkit.benchmarks.selective_search",
     "detect-latency": "visionkit.benchmarks.detect_latency",
+    "data": "visionkit.benchmarks.data_pipeline",
 }
