@@ -11,7 +11,7 @@ import torchvision
 import visionkit
 from visionkit.errors import WeightsError
 from visionkit.models import create_classifier
-from visionkit.models.weights import load_checkpoint_file, torchvision_weights_url
+from visionkit.models.weights import REPO_WEIGHTS, load_checkpoint_file, torchvision_weights_url
 
 
 @pytest.fixture
@@ -119,3 +119,13 @@ def test_every_torch_load_in_visionkit_is_weights_only():
             if (ast.unparse(node.func.value), node.func.attr) in loaders:
                 flag = {k.arg: k.value for k in node.keywords}.get("weights_only")
                 assert isinstance(flag, ast.Constant) and flag.value is True, f"{path}:{node.lineno}"
+
+
+def test_offline_message_from_the_checkout_root(tmp_path, monkeypatch):
+    # run from the repository: ./weights is the repo's weights folder, listed once
+    monkeypatch.delenv("VISIONKIT_WEIGHTS", raising=False)
+    monkeypatch.setenv("VISIONKIT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.chdir(REPO_WEIGHTS.parent)
+    with pytest.raises(WeightsError, match=r"put resnet50-\w+\.pth in one of .*weights"):
+        create_classifier("resnet50", 3, pretrained="imagenet")

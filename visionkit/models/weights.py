@@ -53,8 +53,8 @@ def fetch_url_weights(url: str, what: str) -> dict[str, torch.Tensor]:
         candidate = folder / filename
         if candidate.is_file():
             return load_state_dict_file(candidate)
-    where = (f"put {filename} in {weights_dirs()[1]} (or {REPO_WEIGHTS}, $VISIONKIT_WEIGHTS, "
-             f"or {hub_dir})")
+    folders = ", ".join(str(d) for d in [*weights_dirs(), hub_dir])
+    where = f"put {filename} in one of {folders} (or a folder named in $VISIONKIT_WEIGHTS)"
     if offline():
         raise WeightsError(f"{what} weights are not on disk and downloads are off "
                            f"(VISIONKIT_OFFLINE=1): {where}; the file is {url}")
