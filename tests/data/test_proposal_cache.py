@@ -64,3 +64,14 @@ def test_dataset_items_carry_proposals_through_the_flip(tmp_path):
     flipped[:, [0, 2]] = 48 - flipped[:, [2, 0]]
     np.testing.assert_allclose(target["boxes"].numpy(), flipped, atol=1e-4)
     assert target["labels"].tolist() == original["labels"].tolist()
+
+
+def test_relative_and_absolute_image_roots_share_entries(tmp_path, monkeypatch):
+    root = make_shapes_detection(tmp_path / "d", n_train=1, n_val=1, size=32)
+    generator = Counting()
+    cache = ProposalCache(tmp_path / "cache", generator)
+    precompute_proposals(CocoDetection(root / "train.json", root), cache, progress=False)
+    monkeypatch.chdir(tmp_path)
+    relative = CocoDetection("d/train.json", "d")
+    assert precompute_proposals(relative, cache, progress=False)["computed"] == 0
+    assert generator.calls == 1

@@ -157,3 +157,15 @@ def test_heads_train_on_cached_features_and_the_cnn_stays_put():
     assert history[-1] < 0.5 * history[0]  # the heads fit the cached regions
     for key, value in model.cnn.state_dict().items():
         assert torch.equal(value, cnn_before[key]), key
+
+
+def test_cached_features_leave_crowd_boxes_out_and_cap_the_proposals():
+    from visionkit.detection.rcnn_heads import cache_region_features
+
+    model = create_detector("rcnn_resnet18", 3, warp_size=32, max_proposals_train=2,
+                            region_batch_size=1000)
+    target = {"boxes": torch.tensor([[10.0, 10, 60, 60]]), "labels": torch.tensor([2]),
+              "iscrowd": torch.tensor([1])}
+    given = [torch.tensor([[10.0, 10, 60, 60], [12, 12, 58, 58], [11, 11, 61, 61]])]
+    cached = cache_region_features(model, [([torch.rand(3, 80, 80)], [target], given)])
+    assert cached.labels.tolist() == [0, 0]  # crowd box out, 2 of 3 proposals, all background

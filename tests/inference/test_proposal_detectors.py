@@ -76,3 +76,15 @@ def test_proposal_detectors_refuse_export_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "fast_rcnn_resnet18 computes its proposals with selective search" in err
     assert not list(tmp_path.glob("*.pt*"))
+
+
+def test_rcnn_summary_is_one_region_and_gradcam_refuses_it(shapes_set, tmp_path, capsys):
+    assert main(["summary", "rcnn_resnet18"]) == 0
+    assert "input 1x3x224x224: 11,176,512 parameters" in capsys.readouterr().out  # one warped region
+    task = DetectionTask("rcnn_resnet18", 3, options={"warp_size": 32},
+                         class_names=["circle", "star"], category_ids=[1, 5])
+    ckpt = save_task_checkpoint(task, tmp_path / "rcnn.ckpt")
+    image = str(shapes_set / "images" / "val" / "0000.png")
+    assert main(["explain", "gradcam", "--ckpt", str(ckpt), image, "--out", str(tmp_path / "g")]) == 1
+    assert "R-CNN classifies each warped proposal on its own" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()

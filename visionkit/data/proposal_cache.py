@@ -2,9 +2,10 @@
 
 Layout: ``<root>/<method>-<settings digest>/settings.json`` and one ``<image id>-<path digest>.npy``
 (float32 ``[N, 4]`` xyxy in the original image's pixels) per image. The key holds the image id
-and a digest of its path, so two datasets sharing a cache root never read each other's boxes;
-other settings get another folder. Files are written atomically; one that cannot be read is
-recomputed (and rewritten) rather than trusted.
+and a digest of its resolved path (relative and absolute image roots share entries), so two
+datasets sharing a cache root never read each other's boxes; other settings get another folder.
+Files are written atomically; one that cannot be read is recomputed (and rewritten) rather than
+trusted.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class ProposalCache:
 
     def path(self, record: ImageRecord) -> Path:
         """Where the proposals of ``record`` are stored."""
-        return self.folder / f"{record.image_id}-{_digest(str(record.path))}.npy"
+        return self.folder / f"{record.image_id}-{_digest(str(record.path.resolve()))}.npy"
 
     def load(self, record: ImageRecord) -> np.ndarray | None:
         """The cached proposals of ``record``, or None when absent or unreadable."""

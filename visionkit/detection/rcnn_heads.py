@@ -1,6 +1,7 @@
 """R-CNN's second stage: the CNN frozen, region features cached once, the heads trained on them.
 
-`cache_region_features` samples regions per batch as R-CNN training does (IoU >= 0.5 positives,
+`cache_region_features` checks targets and proposals and samples regions per batch as R-CNN
+training does (crowd boxes left out, the first ``max_proposals_train`` proposals, IoU >= 0.5 positives,
 the rest background, ``region_batch_size`` with ``positive_fraction``) and keeps the CNN features
 with their labels and regression targets in memory; `train_heads_on_features` then fits the
 classifier and the class-specific box regressor (`fastrcnn_loss`) over shuffled mini-batches of
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from visionkit.detection.faster_rcnn import training_target
+from visionkit.detection.proposals import image_proposals
 from visionkit.detection.rcnn import RCNN
 from visionkit.ops import fastrcnn_loss
 
@@ -38,7 +41,9 @@ def cache_region_features(model: RCNN, batches: Iterable[Batch]) -> RegionFeatur
     features, labels, targets = [], [], []
     try:
         for images, image_targets, proposals in batches:
-            boxes, batch_labels, deltas = model.sample_regions(list(proposals), list(image_targets))
+            checked = [training_target(t, i) for i, t in enumerate(image_targets)]  # crowd boxes out
+            given = image_proposals(images, proposals, None, model.max_proposals[0])
+            boxes, batch_labels, deltas = model.sample_regions(given, checked)
             features.append(model.region_features(images, boxes))
             labels.append(batch_labels)
             targets.append(deltas)

@@ -12,6 +12,7 @@ import torch
 from visionkit.data.images import read_image
 from visionkit.data.sources import expand_image_sources
 from visionkit.data.transforms import classification_eval_transform
+from visionkit.detection import RCNN
 from visionkit.errors import ConfigError
 from visionkit.explain.gradcam import box_score, class_score, grad_cam
 from visionkit.explain.overlay import caption, enlarge, mark, overlay, write_png
@@ -89,6 +90,10 @@ def detection_gradcam_files(loaded: LoadedDetector, sources: Sequence[str], out_
                             device: str | torch.device = "cpu") -> list[dict]:
     """For each image: the heatmap of detection number ``detection`` (0 = top score), box drawn;
     ``loaded`` on ``device``."""
+    if isinstance(loaded.model, RCNN):
+        raise ConfigError(f"{loaded.source}: R-CNN classifies each warped proposal on its own, so it "
+                          f"has no whole-image feature map to explain; Grad-CAM takes Faster R-CNN and "
+                          f"Fast R-CNN checkpoints")
     out_dir, taken, rows = Path(out_dir), set(), []
     for path in expand_image_sources(sources):
         image = read_image(path)

@@ -46,7 +46,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def summary_target(spec: str) -> SummaryTarget:
     """The model named by `spec`: a backbone name (built with 1000 classes on the meta device),
     a detector name (91 classes, random weights, on the CPU) or a classification checkpoint."""
-    from visionkit.detection import create_detector, list_detectors
+    from visionkit.detection import RCNN, create_detector, list_detectors
 
     if spec in list_backbones():
         with torch.device("meta"):
@@ -54,8 +54,9 @@ def summary_target(spec: str) -> SummaryTarget:
         return SummaryTarget(model, (3, model.backbone.input_size, model.backbone.input_size))
     if spec in list_detectors():
         model = create_detector(spec, 91)
-        transform = getattr(model, "transform", None)  # R-CNN has none: it warps each proposal
-        side = transform.min_size[-1] if transform is not None else 224
+        if isinstance(model, RCNN):  # one CNN pass per warped proposal: summarise one region
+            return SummaryTarget(model.cnn.to("meta"), (3, model.warp_size, model.warp_size))
+        side = model.transform.min_size[-1]
         return SummaryTarget(model, (3, side, side), detector=True)
     if Path(spec).is_file():
         loaded = load_classifier(spec)

@@ -42,8 +42,9 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
     out_h, out_w = output_size
     if rois.shape[0] == 0:
         return input.new_zeros((0, channels, out_h, out_w))
-    dtype = input.dtype
-    rois = rois.to(dtype)
+    if rois.dtype != input.dtype:  # as torchvision's kernels require
+        raise TypeError(f"rois must have the feature map's dtype {input.dtype}, got {rois.dtype}")
+    dtype, device = input.dtype, input.device
     offset = 0.5 if aligned else 0.0
     x1, y1 = rois[:, 1] * spatial_scale - offset, rois[:, 2] * spatial_scale - offset
     roi_w = rois[:, 3] * spatial_scale - offset - x1
@@ -51,11 +52,11 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
     if not aligned:
         roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
     grid = sampling_ratio
-    step = (torch.arange(grid, dtype=dtype) + 0.5)
+    step = torch.arange(grid, dtype=dtype, device=device) + 0.5
 
     def samples(start: Tensor, length: Tensor, bins: int) -> Tensor:  # [K, bins, grid]
         size = (length / bins)[:, None, None]
-        return (start[:, None, None] + torch.arange(bins, dtype=dtype)[None, :, None] * size
+        return (start[:, None, None] + torch.arange(bins, dtype=dtype, device=device)[None, :, None] * size
                 + step[None, None, :] * size / grid)
 
     y_low, y_high, y_wl, y_wh = _axis(samples(y1, roi_h, out_h), height)
@@ -73,7 +74,7 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
     slot = torch.empty_like(slot_sorted).scatter_(1, order, slot_sorted)
     distinct = first.sum(1)
     start = distinct.cumsum(0) - distinct  # first pair of each RoI
-    roi_of_pair = torch.repeat_interleave(torch.arange(len(rois)), distinct)
+    roi_of_pair = torch.repeat_interleave(torch.arange(len(rois), device=device), distinct)
     row_of_pair = rows_sorted[first]
     image = rois[:, 0].to(torch.int64)
     index_1 = ((image[roi_of_pair] * height + row_of_pair) * width)[:, None, None] + x_idx[roi_of_pair]
@@ -84,7 +85,7 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
 
     # Stage 2: each bin sums its 2 * g sample rows (already along x) with the y weights.
     pair = (start[:, None] + slot).reshape(len(rois), out_h, 1, -1)  # [K, oh, 1, g * 2]
-    index_2 = pair * out_w + torch.arange(out_w)[None, None, :, None]  # [K, oh, ow, g * 2]
+    index_2 = pair * out_w + torch.arange(out_w, device=device)[None, None, :, None]  # [K, oh, ow, 2g]
     weight_2 = y_w[:, :, None, :].expand(-1, -1, out_w, -1)
     bag_2 = index_2.shape[-1]
     pooled = F.embedding_bag(index_2.reshape(-1, bag_2), along_x, mode="sum",
