@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from visionkit.detection.faster_rcnn import IMAGENET_MEAN, IMAGENET_STD, training_target
-from visionkit.detection.proposals import ProposalGenerator, SelectiveSearch, image_proposals
+from visionkit.detection.faster_rcnn import IMAGENET_MEAN, IMAGENET_STD
+from visionkit.detection.proposals import ProposalGenerator, SelectiveSearch, proposal_inputs
 from visionkit.detection.roi_heads import FastRCNNPredictor, RoIHeads, RoIPool, TwoMLPHead
 from visionkit.detection.transform import DetectionTransform, resize_boxes
 from visionkit.ops import MultiScaleRoIAlign
@@ -88,14 +88,9 @@ class FastRCNN(nn.Module):
         proposals: Sequence[Tensor] | None = None,
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Loss dict in training mode (targets required), per-image detections in eval mode."""
-        if self.training:
-            if targets is None:
-                raise ValueError("FastRCNN in training mode needs targets (or call .eval())")
-            targets = [training_target(t, i) for i, t in enumerate(targets)]
-        boxes = image_proposals(images, proposals, self.proposal_generator,
-                                self.max_proposals[0 if self.training else 1])
+        targets, boxes = proposal_inputs(self, images, targets, proposals)
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
-        batch, sizes, targets = self.transform(images, targets if self.training else None)
+        batch, sizes, targets = self.transform(images, targets)
         boxes = [resize_boxes(b, old, new) for b, old, new in zip(boxes, original_sizes, sizes, strict=True)]
         detections, losses = self.roi_heads(self.backbone(batch), boxes, sizes, targets)
         if self.training:

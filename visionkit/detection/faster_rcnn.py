@@ -109,9 +109,7 @@ class FasterRCNN(nn.Module):
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Loss dict in training mode (targets required), per-image detections in eval mode."""
         if self.training:
-            if targets is None:
-                raise ValueError("FasterRCNN in training mode needs targets (or call .eval())")
-            targets = [training_target(t, i) for i, t in enumerate(targets)]
+            targets = training_targets(targets, "FasterRCNN")
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         batch, sizes, targets = self.transform(images, targets if self.training else None)
         features = self.backbone(batch)
@@ -120,6 +118,13 @@ class FasterRCNN(nn.Module):
         if self.training:
             return {**rpn_losses, **head_losses}
         return self.transform.postprocess(detections, sizes, original_sizes)
+
+
+def training_targets(targets: Sequence[dict[str, Tensor]] | None, model: str) -> list[dict[str, Tensor]]:
+    """The checked targets of a training-mode call of detector ``model`` (`training_target` each)."""
+    if targets is None:
+        raise ValueError(f"{model} in training mode needs targets (or call .eval())")
+    return [training_target(t, i) for i, t in enumerate(targets)]
 
 
 def training_target(target: dict[str, Tensor], index: int) -> dict[str, Tensor]:

@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from visionkit.detection.faster_rcnn import training_targets
 from visionkit.detection.selective_search import SelectiveSearch
 
 ProposalGenerator = Callable[[np.ndarray], np.ndarray]
 
-__all__ = ["ProposalGenerator", "SelectiveSearch", "image_proposals", "to_uint8_hwc"]
+__all__ = ["ProposalGenerator", "SelectiveSearch", "image_proposals", "proposal_inputs", "to_uint8_hwc"]
 
 
 def to_uint8_hwc(image: Tensor) -> np.ndarray:
@@ -41,3 +42,16 @@ def image_proposals(images: Sequence[Tensor], given: Sequence[Tensor] | None,
             raise ValueError(f"proposals of image {i} must be [P, 4] xyxy, got {list(boxes.shape)}")
         out.append(boxes[:limit].to(device=image.device, dtype=torch.float32))
     return out
+
+
+def proposal_inputs(
+    model: nn.Module, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None,
+    proposals: Sequence[Tensor] | None,
+) -> tuple[list[dict[str, Tensor]] | None, list[Tensor]]:
+    """What a proposal detector's forward starts from: checked targets (training mode, else None)
+    and each image's proposals, capped by ``model.max_proposals`` (train, test)."""
+    checked = training_targets(targets, type(model).__name__) if model.training else None
+    boxes = image_proposals(images, proposals, model.proposal_generator,
+                            model.max_proposals[0 if model.training else 1])
+    return checked, boxes
+

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from visionkit.detection.faster_rcnn import IMAGENET_MEAN, IMAGENET_STD, training_target
-from visionkit.detection.proposals import ProposalGenerator, SelectiveSearch, image_proposals
+from visionkit.detection.faster_rcnn import IMAGENET_MEAN, IMAGENET_STD
+from visionkit.detection.proposals import ProposalGenerator, SelectiveSearch, proposal_inputs
 from visionkit.detection.roi_heads import FastRCNNPredictor, label_proposals
 from visionkit.detection.transform import normalize_image
 from visionkit.ops import (
@@ -137,12 +137,7 @@ class RCNN(nn.Module):
         proposals: Sequence[Tensor] | None = None,
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Loss dict in training mode (targets required), per-image detections in eval mode."""
-        if self.training:
-            if targets is None:
-                raise ValueError("RCNN in training mode needs targets (or call .eval())")
-            targets = [training_target(t, i) for i, t in enumerate(targets)]
-        boxes = image_proposals(images, proposals, self.proposal_generator,
-                                self.max_proposals[0 if self.training else 1])
+        targets, boxes = proposal_inputs(self, images, targets, proposals)
         if self.training:
             boxes, labels, regression_targets = self.sample_regions(boxes, targets)
             logits, deltas = self.box_predictor(self.region_features(images, boxes))

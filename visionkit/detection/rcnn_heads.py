@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from visionkit.detection.faster_rcnn import training_target
+from visionkit.detection.faster_rcnn import training_targets
 from visionkit.detection.proposals import image_proposals
 from visionkit.detection.rcnn import RCNN
 from visionkit.ops import fastrcnn_loss
@@ -41,7 +41,7 @@ def cache_region_features(model: RCNN, batches: Iterable[Batch]) -> RegionFeatur
     features, labels, targets = [], [], []
     try:
         for images, image_targets, proposals in batches:
-            checked = [training_target(t, i) for i, t in enumerate(image_targets)]  # crowd boxes out
+            checked = training_targets(image_targets, "RCNN")  # crowd boxes out
             given = image_proposals(images, proposals, None, model.max_proposals[0])
             boxes, batch_labels, deltas = model.sample_regions(given, checked)
             features.append(model.region_features(images, boxes))
