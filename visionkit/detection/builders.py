@@ -116,17 +116,17 @@ def create_detector(
     ``aspect_ratios``, ``returned_layers``, ``fpn_channels``, ``representation_size`` and
     ``roi_pool`` ("align" or, single-level only, "pool").
     """
-    if name in PROPOSAL_DETECTORS:
-        return create_proposal_detector(name, num_classes, pretrained=pretrained,
-                                        pretrained_backbone=pretrained_backbone,
-                                        trainable_backbone_layers=trainable_backbone_layers,
-                                        frozen_bn=frozen_bn, **options)
-    if name not in DETECTORS:
+    if name not in DETECTORS and name not in PROPOSAL_DETECTORS:
         raise ConfigError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
     if num_classes < 2:
         raise ConfigError(f"num_classes counts the background: K classes need K + 1, got {num_classes}")
     if pretrained is not None and pretrained_backbone is not None:
         raise ConfigError("pass pretrained (whole detector) or pretrained_backbone, not both")
+    if name in PROPOSAL_DETECTORS:
+        return create_proposal_detector(name, num_classes, pretrained=pretrained,
+                                        pretrained_backbone=pretrained_backbone,
+                                        trainable_backbone_layers=trainable_backbone_layers,
+                                        frozen_bn=frozen_bn, **options)
     unknown = sorted(set(options) - set(detector_options()))
     if unknown:
         raise ConfigError(f"unknown detector options {unknown}; known: {', '.join(detector_options())}")

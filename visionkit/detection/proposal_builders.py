@@ -66,14 +66,11 @@ def create_proposal_detector(
     proposals: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> FastRCNN | RCNN:
-    """Build R-CNN or Fast R-CNN ``name`` for ``num_classes = K + 1`` (see the module docstring)."""
-    if name not in PROPOSAL_DETECTORS:
-        known = ", ".join(sorted(PROPOSAL_DETECTORS))
-        raise ConfigError(f"unknown proposal detector {name!r}; known: {known}")
-    if num_classes < 2:
-        raise ConfigError(f"num_classes counts the background: K classes need K + 1, got {num_classes}")
-    if pretrained is not None and pretrained_backbone is not None:
-        raise ConfigError("pass pretrained (whole detector) or pretrained_backbone, not both")
+    """Build R-CNN or Fast R-CNN ``name`` for ``num_classes = K + 1`` (see the module docstring).
+
+    Called by `visionkit.detection.create_detector`, which has checked the name, the class count
+    and the weights request; the options are checked here (each model has its own).
+    """
     unknown = sorted(set(options) - set(proposal_detector_options(name)))
     if unknown:
         raise ConfigError(f"unknown options {unknown} for {name}; known: "
