@@ -38,6 +38,30 @@ def small_options(model_size: int) -> dict[str, Any]:
     return {**SMALL_OPTIONS, "min_size": model_size, "max_size": model_size, "anchor_sizes": anchors}
 
 
+def add_shapes_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the synthetic shapes set every detection benchmark trains on."""
+    parser.add_argument("--size", type=int, default=256, help="synthetic image side (px)")
+    parser.add_argument("--n-train", type=int, default=240)
+    parser.add_argument("--n-val", type=int, default=60)
+    parser.add_argument("--classes", type=int, default=3, help="shape classes (first N of SHAPES)")
+    parser.add_argument("--max-objects", type=int, default=6, help="shapes per image, at most")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def write_shapes(folder: Path, args: argparse.Namespace) -> Path:
+    """The shapes set of `add_shapes_arguments`' options, written under ``folder``; its root."""
+    from visionkit.data.synthetic_detection import make_shapes_detection
+
+    return make_shapes_detection(folder, SHAPES[: args.classes], args.n_train, args.n_val, args.size,
+                                 args.max_objects, seed=args.seed)
+
+
+def shapes_summary(args: argparse.Namespace) -> dict[str, Any]:
+    """The set's options for the JSON report."""
+    return {"classes": list(SHAPES[: args.classes]), "size": args.size, "n_train": args.n_train,
+            "n_val": args.n_val, "max_objects": args.max_objects, "seed": args.seed}
+
+
 def train(root: Path, out: Path, args: argparse.Namespace, name: str, options: dict[str, Any]
           ) -> tuple[Any, list[dict[str, float]]]:
     """Fit DetectionTask ``name`` with ``options`` on ``root``; return the trainer and val metrics.
@@ -82,19 +106,14 @@ def run(argv: list[str]) -> dict:
     """Parse options, write the synthetic set, train, return the JSON-ready result."""
     parser = argparse.ArgumentParser(prog="visionkit benchmark faster-rcnn", description=__doc__)
     parser.add_argument("--model", default="fasterrcnn_resnet18_fpn")
-    parser.add_argument("--size", type=int, default=256, help="synthetic image side (px)")
+    add_shapes_arguments(parser)
     parser.add_argument("--model-size", type=int, default=128, help="side the model resizes to")
-    parser.add_argument("--n-train", type=int, default=240)
-    parser.add_argument("--n-val", type=int, default=60)
-    parser.add_argument("--classes", type=int, default=3, help="shape classes (first N of SHAPES)")
-    parser.add_argument("--max-objects", type=int, default=6, help="shapes per image, at most")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--val-every", type=int, default=2, help="validate every N epochs")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
     parser.add_argument("--lr", type=float, default=0.002)
     parser.add_argument("--num-workers", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine)")
     parser.add_argument("--target", type=float, default=0.8, help="mAP@0.5 needed to pass")
@@ -103,16 +122,13 @@ def run(argv: list[str]) -> dict:
 
     import torch
 
-    from visionkit.data.synthetic_detection import make_shapes_detection
-
     if args.threads:
         torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory(prefix="vk_frcnn_") as tmp:
         work = Path(args.keep or tmp)
         started, cpu_started = time.perf_counter(), time.process_time()
-        root = make_shapes_detection(work / "data", SHAPES[: args.classes], args.n_train,
-                                     args.n_val, args.size, args.max_objects, seed=args.seed)
+        root = write_shapes(work / "data", args)
         trainer, history = train(root, work / "run", args, args.model, small_options(args.model_size))
         final = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
         val = json.loads((root / "val.json").read_text())
@@ -120,10 +136,7 @@ def run(argv: list[str]) -> dict:
             "benchmark": "faster-rcnn",
             "model": args.model,
             "options": small_options(args.model_size),
-            "data": {"classes": list(SHAPES[: args.classes]), "size": args.size,
-                     "n_train": args.n_train, "n_val": args.n_val,
-                     "max_objects": args.max_objects,
-                     "val_objects": len(val["annotations"]), "seed": args.seed},
+            "data": {**shapes_summary(args), "val_objects": len(val["annotations"])},
             "train": {"epochs": args.epochs, "batch_size": args.batch_size,
                       "optimizer": args.optimizer, "lr": args.lr,
                       "from_scratch": True, "device": "cpu", "threads": torch.get_num_threads()},

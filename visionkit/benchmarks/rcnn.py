@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from visionkit.benchmarks.detection import train
-from visionkit.data.synthetic import SHAPES
+from visionkit.benchmarks.detection import add_shapes_arguments, shapes_summary, train, write_shapes
 
 PROPOSALS = {"mode": "fast", "max_proposals": 2000, "max_side": None}
 
@@ -58,13 +57,9 @@ def run(argv: list[str]) -> dict:
     """Parse options, write the synthetic set, train both detectors, time them, return the JSON."""
     parser = argparse.ArgumentParser(prog="visionkit benchmark rcnn", description=__doc__)
     parser.add_argument("--backbone", default="resnet18", help="same for both detectors")
-    parser.add_argument("--size", type=int, default=256, help="synthetic image side (px)")
+    add_shapes_arguments(parser)
     parser.add_argument("--model-size", type=int, default=384, help="side Fast R-CNN resizes to")
     parser.add_argument("--warp-size", type=int, default=64, help="R-CNN region input side")
-    parser.add_argument("--n-train", type=int, default=240)
-    parser.add_argument("--n-val", type=int, default=60)
-    parser.add_argument("--classes", type=int, default=3, help="shape classes (first N of SHAPES)")
-    parser.add_argument("--max-objects", type=int, default=6, help="shapes per image, at most")
     parser.add_argument("--epochs", type=int, default=16, help="Fast R-CNN epochs")
     parser.add_argument("--rcnn-epochs", type=int, default=8)
     parser.add_argument("--val-every", type=int, default=4, help="validate every N epochs")
@@ -73,7 +68,6 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--lr", type=float, default=0.001)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--time-images", type=int, default=20, help="val images timed per model")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--target", type=float, default=0.6, help="mAP@0.5 each needs to pass")
     parser.add_argument("--speedup", type=float, default=5.0, help="Fast R-CNN speed-up needed")
@@ -84,7 +78,6 @@ def run(argv: list[str]) -> dict:
 
     from visionkit.data.coco_detection import CocoDetection
     from visionkit.data.proposal_cache import ProposalCache, precompute_proposals
-    from visionkit.data.synthetic_detection import make_shapes_detection
     from visionkit.detection import SelectiveSearch
     from visionkit.evaluation.proposal_recall import proposal_recall
 
@@ -92,8 +85,7 @@ def run(argv: list[str]) -> dict:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="vk_rcnn_") as tmp:
         work = Path(args.keep or tmp)
-        root = make_shapes_detection(work / "data", SHAPES[: args.classes], args.n_train, args.n_val,
-                                     args.size, args.max_objects, seed=args.seed)
+        root = write_shapes(work / "data", args)
         cache = ProposalCache(root / "proposals", SelectiveSearch(**PROPOSALS))
         val = CocoDetection(root / "val.json", root, proposals=cache)
         started = time.perf_counter()
@@ -121,8 +113,7 @@ def run(argv: list[str]) -> dict:
         passed = all(results[k]["val_map50"] >= args.target for k in results) and speedup >= args.speedup
         return {
             "benchmark": "rcnn",
-            "data": {"classes": list(SHAPES[: args.classes]), "size": args.size, "n_train": args.n_train,
-                     "n_val": args.n_val, "max_objects": args.max_objects, "seed": args.seed},
+            "data": shapes_summary(args),
             "train": {"batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
                       "from_scratch": True, "device": "cpu", "threads": torch.get_num_threads()},
             "proposals": {**PROPOSALS, "computed_images": computed,
