@@ -15,7 +15,6 @@ the backbone only. A request that cannot be met raises `WeightsError`, never a r
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from visionkit.detection.faster_rcnn import FasterRCNN
 from visionkit.detection.proposal_builders import (
     PROPOSAL_DETECTORS,
     create_proposal_detector,
+    keyword_options,
     proposal_detector_options,
 )
 from visionkit.detection.rcnn import RCNN
@@ -84,9 +84,7 @@ def detector_options(name: str | None = None) -> list[str]:
     """Every keyword option `create_detector` accepts for ``name`` (default: Faster R-CNN's)."""
     if name in PROPOSAL_DETECTORS:
         return proposal_detector_options(name)
-    params = inspect.signature(FasterRCNN.__init__).parameters
-    model_options = [n for n, p in params.items()
-                     if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in _MODULE_ARGS]
+    model_options = keyword_options(FasterRCNN, _MODULE_ARGS)
     return sorted([*model_options, *BUILDER_OPTIONS, "trainable_backbone_layers", "frozen_bn"])
 
 

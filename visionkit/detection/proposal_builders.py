@@ -48,10 +48,15 @@ PROPOSAL_DETECTORS: dict[str, tuple[type[nn.Module], str]] = {
 _MODULE_ARGS = ("proposal_generator",)
 
 
+def keyword_options(cls: type, exclude: tuple[str, ...]) -> list[str]:
+    """Keyword-only constructor arguments of ``cls`` (a detector class), less ``exclude``."""
+    params = inspect.signature(cls.__init__).parameters
+    return [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in exclude]
+
+
 def proposal_detector_options(name: str) -> list[str]:
     """Keyword options `create_proposal_detector` accepts for ``name`` besides the weights."""
-    params = inspect.signature(PROPOSAL_DETECTORS[name][0].__init__).parameters
-    own = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in _MODULE_ARGS]
+    own = keyword_options(PROPOSAL_DETECTORS[name][0], _MODULE_ARGS)
     return sorted([*own, "proposals", "trainable_backbone_layers", "frozen_bn"])
 
 
