@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -39,7 +39,11 @@ def window_stacks(draw):
 def test_recurrence_matches_the_pixels_a_unit_depends_on(model):
     """With positive weights, d(unit)/d(input) is non-zero exactly on the unit's receptive field."""
     x = torch.ones(1, 1, 160, requires_grad=True)
-    (axis,), out = field_of(model, x, spatial_dims=1)
+    try:
+        (axis,), out = field_of(model, x, spatial_dims=1)
+    except RuntimeError as err:  # the drawn stack shrinks 160 px below a later kernel: no model
+        assert "Kernel size can't be greater than actual input size" in str(err)
+        reject()
     units = out.shape[-1]
     assume(units >= 2)
     extents = []
