@@ -1,11 +1,19 @@
-"""fold_batchnorm: every fixed BatchNorm after a conv folds, and the outputs stay the same."""
+"""Inference rewrites: every fixed BatchNorm after a conv folds; outputs and detections stay the same."""
 
+import pytest
 import torch
 from torch import nn
 
 from visionkit.detection import create_detector
 from visionkit.detection.backbones import FrozenBatchNorm2d
+from visionkit.benchmarks.detect_latency import same_detections
+from visionkit.data.images import read_image
+from visionkit.data.synthetic_detection import make_shapes_detection
+from visionkit.demo_weights import DETECTOR_FILE
 from visionkit.detection.inference_speed import fold_batchnorm
+from visionkit.inference.detector_loading import load_detector
+from visionkit.models.winograd import WinogradConv2d
+from visionkit.ops.winograd_conv import MIN_PIXELS, nnpack_available
 
 
 def randomise_statistics(model: nn.Module) -> None:
@@ -46,3 +54,27 @@ def test_training_batchnorm_is_left_alone_and_eval_batchnorm_folds():
         assert fold_batchnorm(model) == 15 == 1 + 6 * 2 + 2
         assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
         torch.testing.assert_close(model.backbone(x)["0"], before, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not nnpack_available(), reason="this PyTorch build has no NNPACK")
+def test_trained_demo_detector_detects_the_same_with_and_without_winograd(tmp_path, monkeypatch):
+    root = make_shapes_detection(tmp_path, n_train=0, n_val=4, size=256, seed=11)
+    images = [torch.from_numpy(read_image(p)).permute(2, 0, 1).float() / 255
+              for p in sorted((root / "images" / "val").glob("*.png"))]
+    options = {"min_size": 256, "max_size": 256}  # stride-4 maps of 64x64: over MIN_PIXELS
+    monkeypatch.setenv("VISIONKIT_WINOGRAD", "0")
+    exact = load_detector(DETECTOR_FILE, **options).model
+    monkeypatch.delenv("VISIONKIT_WINOGRAD")
+    fast = load_detector(DETECTOR_FILE, **options).model
+    assert not any(isinstance(m, WinogradConv2d) for m in exact.modules())
+    large = []
+    for module in fast.modules():
+        if isinstance(module, WinogradConv2d):
+            module.register_forward_hook(
+                lambda m, i, o: large.append(i[0].shape[-1] * i[0].shape[-2] >= MIN_PIXELS))
+    with torch.inference_mode():
+        for image in images:
+            expected, got = exact([image])[0], fast([image])[0]
+            assert len(expected["boxes"]) > 0
+            assert same_detections(got, expected, score_tol=1e-4, box_tol=1e-2)
+    assert any(large) and not all(large)  # both kernels ran

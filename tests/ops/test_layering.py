@@ -7,7 +7,7 @@ from pathlib import Path
 
 import visionkit.ops
 
-ALLOWED = ("torch", "torchvision.ops", "visionkit.ops", "__future__", "collections", "math")
+ALLOWED = ("torch", "torchvision.ops", "visionkit.ops", "__future__", "collections", "functools", "math")
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,4 +1,4 @@
-"""Inference-only rewrites of a detector that keep its outputs: BatchNorm folded, channels-last.
+"""Inference rewrites of a detector, outputs kept to float rounding: fold BatchNorm, Winograd, channels-last.
 
 `fold_batchnorm` merges every fixed-statistics BatchNorm (`FrozenBatchNorm2d`, or
 ``nn.BatchNorm2d`` in eval mode) into the convolution just before it: ``w' = w * s``,
@@ -11,12 +11,14 @@ inference: training it would no longer normalise.
 
 from __future__ import annotations
 
+import os
 import re
 
 import torch
 from torch import nn
 
 from visionkit.detection.backbones import FrozenBatchNorm2d
+from visionkit.models.winograd import use_winograd
 
 _NUMBERED = re.compile(r"^conv(\d+)$")
 
@@ -70,15 +72,24 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
-def optimize_for_inference(model: nn.Module, *, fold: bool = True, channels_last: bool = True) -> nn.Module:
-    """``model`` in eval mode with BatchNorm folded and channels-last conv weights.
+def winograd_enabled() -> bool:
+    """Whether inference models use NNPACK's Winograd 3x3 kernel (``VISIONKIT_WINOGRAD=0``: no)."""
+    return os.environ.get("VISIONKIT_WINOGRAD", "1") != "0"
 
-    Channels-last lets oneDNN run the convolutions without layout reorders (measured by
-    `visionkit benchmark detect-latency`: backbone 0.87x on ResNet-50 FPN, 0.6x on MobileNetV3).
+
+def optimize_for_inference(model: nn.Module, *, fold: bool = True, channels_last: bool = True,
+                           winograd: bool | None = None) -> nn.Module:
+    """``model`` in eval mode with BatchNorm folded, Winograd 3x3 convolutions and channels-last weights.
+
+    Channels-last lets oneDNN run the convolutions without layout reorders; the Winograd kernel
+    (`visionkit.models.winograd`, on large CPU maps) needs a quarter of the direct multiplies.
+    ``winograd=None`` follows `winograd_enabled`. Measured by `visionkit benchmark detect-latency`.
     """
     model.eval()
     if fold:
         fold_batchnorm(model)
+    if winograd_enabled() if winograd is None else winograd:
+        use_winograd(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model

@@ -8,8 +8,8 @@ stride-16 map). ``roi_pool`` rounds the box to cells and max-pools each of the o
 and with ``aligned=True`` shifts boxes by -0.5 cell so pixel centres line up (Detectron2).
 The kernels are torchvision's (C++/CUDA), except RoIAlign on the CPU with a fixed
 ``sampling_ratio``: `visionkit.ops.roi_align_cpu` (one multithreaded weighted gather, equal to
-torchvision's to float rounding, several times faster; its kernel stays the path when tracing
-or exporting).
+torchvision's to float rounding, faster; its kernel stays the path when tracing, exporting or
+compiling).
 
 `MultiScaleRoIAlign` pools each RoI from one FPN level chosen by eq. 1 of the FPN paper,
 ``k = floor(k0 + log2(sqrt(area) / 224))`` clamped to the available levels, ``k0 = 4``.
@@ -28,6 +28,7 @@ import torch
 import torchvision.ops
 from torch import Tensor, nn
 
+from visionkit.ops.eager import capturing_graph
 from visionkit.ops.roi_align_cpu import roi_align_gather
 
 Boxes = Tensor | Sequence[Tensor]
@@ -81,11 +82,9 @@ def roi_align(
 
 
 def _gather_applies(input: Tensor, sampling_ratio: int) -> bool:
-    """Our CPU path: float maps, a fixed sampling ratio, not while tracing or exporting."""
+    """Our CPU path: float maps, a fixed sampling ratio, not while tracing, exporting or compiling."""
     return (input.device.type == "cpu" and sampling_ratio > 0
-            and input.dtype in (torch.float32, torch.float64)
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.onnx.is_in_onnx_export())
+            and input.dtype in (torch.float32, torch.float64) and not capturing_graph())
 
 
 def fpn_levels(
