@@ -4,14 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from visionkit.detection import create_detector
-from visionkit.detection.backbones import FrozenBatchNorm2d
 from visionkit.benchmarks.detect_latency import same_detections
 from visionkit.data.images import read_image
 from visionkit.data.synthetic_detection import make_shapes_detection
 from visionkit.demo_weights import DETECTOR_FILE
+from visionkit.detection import create_detector
+from visionkit.detection.backbones import FrozenBatchNorm2d
 from visionkit.detection.inference_speed import fold_batchnorm
 from visionkit.inference.detector_loading import load_detector
+from visionkit.models.packed_linear import PackedLinear
 from visionkit.models.winograd import WinogradConv2d
 from visionkit.ops.winograd_conv import MIN_PIXELS, nnpack_available
 
@@ -57,16 +58,17 @@ def test_training_batchnorm_is_left_alone_and_eval_batchnorm_folds():
 
 
 @pytest.mark.skipif(not nnpack_available(), reason="this PyTorch build has no NNPACK")
-def test_trained_demo_detector_detects_the_same_with_and_without_winograd(tmp_path, monkeypatch):
+def test_trained_demo_detector_detects_the_same_with_and_without_fast_kernels(tmp_path, monkeypatch):
     root = make_shapes_detection(tmp_path, n_train=0, n_val=4, size=256, seed=11)
     images = [torch.from_numpy(read_image(p)).permute(2, 0, 1).float() / 255
               for p in sorted((root / "images" / "val").glob("*.png"))]
     options = {"min_size": 256, "max_size": 256}  # stride-4 maps of 64x64: over MIN_PIXELS
-    monkeypatch.setenv("VISIONKIT_WINOGRAD", "0")
+    monkeypatch.setenv("VISIONKIT_FAST_KERNELS", "0")
     exact = load_detector(DETECTOR_FILE, **options).model
-    monkeypatch.delenv("VISIONKIT_WINOGRAD")
+    monkeypatch.delenv("VISIONKIT_FAST_KERNELS")
     fast = load_detector(DETECTOR_FILE, **options).model
-    assert not any(isinstance(m, WinogradConv2d) for m in exact.modules())
+    assert not any(isinstance(m, WinogradConv2d | PackedLinear) for m in exact.modules())
+    assert any(isinstance(m, PackedLinear) for m in fast.modules())
     large = []
     for module in fast.modules():
         if isinstance(module, WinogradConv2d):

@@ -1,4 +1,4 @@
-"""NNPACK's Winograd 3x3 path: equal to the direct convolution to Winograd's rounding, used only where it pays."""
+"""NNPACK's Winograd 3x3 path: the direct convolution to Winograd's rounding, only where it pays."""
 
 import pytest
 import torch
@@ -22,7 +22,8 @@ def test_winograd_equals_direct_convolution(batch, padding, bias, channels_last)
     w = torch.randn(40, 24, 3, 3, generator=g) / 15
     b = torch.randn(40, generator=g) if bias else None
     if channels_last:
-        x, w = x.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
+        cl = torch.channels_last
+        x, w = x.contiguous(memory_format=cl), w.contiguous(memory_format=cl)
     assert winograd_applies(x, w, (1, 1), (1, 1), 1)
     expected = F.conv2d(x.double(), w.double(), None if b is None else b.double(), padding=padding)
     got = conv2d(x, w, b, padding=(padding, padding))

@@ -3,7 +3,8 @@
 For each ``model:size`` pair, torchvision's detector is built with random weights made
 non-trivial (BatchNorm statistics from random images, a predictor scaled so scores spread),
 its state dict is loaded into ours, and both run on the same random images in eval mode, one
-image per call, alternating, after a warm-up. "ours" is the detector as built (its detections
+image per call, alternating, after a warm-up (fast models get more passes, so that each pair is
+timed for about ``--min-seconds``). "ours" is the detector as built (its detections
 must equal torchvision's), "ours_inference" the same after `optimize_for_inference` (BatchNorm
 folded into the convolutions, optionally channels-last: what `detect predict` runs; its
 backbone features are compared with torchvision's as the largest error relative to the
@@ -14,6 +15,7 @@ and per stage (transform, backbone, rpn, roi_heads; timed with forward hooks).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -90,7 +92,7 @@ class StageTimer:
 
 
 def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warmup: int,
-            channels_last: bool = True) -> dict:
+            channels_last: bool = True, min_seconds: float = 0.0) -> dict:
     """Time one detector pair on ``images``; the JSON-ready dict of one model."""
     import torchvision
 
@@ -113,9 +115,13 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
     stages: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in models}
     same = True
     with torch.inference_mode():
+        started = time.perf_counter()
         for _ in range(warmup):
             for model in models.values():
                 model([images[0]])
+        per_pass = (time.perf_counter() - started) / max(warmup, 1) * len(images)
+        if per_pass > 0:  # fast models: more samples
+            repeats = max(repeats, math.ceil(min_seconds / per_pass))
         for timer in timers.values():
             timer.take()
         for _ in range(repeats):
@@ -156,7 +162,9 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--images", type=int, default=3, help="random images, 480x640")
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--repeats", type=int, default=2, help="passes over the images")
+    parser.add_argument("--repeats", type=int, default=2, help="passes over the images (at least)")
+    parser.add_argument("--min-seconds", type=float, default=10.0,
+                        help="more passes until the timed calls of each model pair take about this long")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -171,6 +179,6 @@ def run(argv: list[str]) -> dict:
     for spec in args.models:
         name, _, size = spec.partition(":")
         results.append(compare(name, int(size or 800), images, args.repeats, args.warmup,
-                               args.channels_last))
+                               args.channels_last, args.min_seconds))
     return {"benchmark": "detect-latency", "device": "cpu", "threads": torch.get_num_threads(),
             "image": [args.height, args.width], "results": results}

@@ -1,4 +1,4 @@
-"""Inference rewrites of a detector, outputs kept to float rounding: fold BatchNorm, Winograd, channels-last.
+"""Inference rewrites of a detector, outputs kept to float rounding: fold BatchNorm, kernels, channels-last.
 
 `fold_batchnorm` merges every fixed-statistics BatchNorm (`FrozenBatchNorm2d`, or
 ``nn.BatchNorm2d`` in eval mode) into the convolution just before it: ``w' = w * s``,
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from visionkit.detection.backbones import FrozenBatchNorm2d
+from visionkit.models.packed_linear import use_packed_linear
 from visionkit.models.winograd import use_winograd
 
 _NUMBERED = re.compile(r"^conv(\d+)$")
@@ -72,24 +73,27 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
-def winograd_enabled() -> bool:
-    """Whether inference models use NNPACK's Winograd 3x3 kernel (``VISIONKIT_WINOGRAD=0``: no)."""
-    return os.environ.get("VISIONKIT_WINOGRAD", "1") != "0"
+def fast_kernels_enabled() -> bool:
+    """Whether inference models use our kernel choices (``VISIONKIT_FAST_KERNELS=0``: PyTorch's own)."""
+    return os.environ.get("VISIONKIT_FAST_KERNELS", "1") != "0"
 
 
 def optimize_for_inference(model: nn.Module, *, fold: bool = True, channels_last: bool = True,
-                           winograd: bool | None = None) -> nn.Module:
-    """``model`` in eval mode with BatchNorm folded, Winograd 3x3 convolutions and channels-last weights.
+                           fast_kernels: bool | None = None) -> nn.Module:
+    """``model`` in eval mode with BatchNorm folded, faster CPU kernels and channels-last weights.
 
-    Channels-last lets oneDNN run the convolutions without layout reorders; the Winograd kernel
-    (`visionkit.models.winograd`, on large CPU maps) needs a quarter of the direct multiplies.
-    ``winograd=None`` follows `winograd_enabled`. Measured by `visionkit benchmark detect-latency`.
+    Channels-last lets oneDNN run the convolutions without layout reorders. The kernels
+    (``fast_kernels``, default `fast_kernels_enabled`) are NNPACK's Winograd for 3x3 convolutions
+    on large CPU maps (`visionkit.models.winograd`) and oneDNN with packed weights for linear
+    layers (`visionkit.models.packed_linear`); they change results only by float rounding.
+    Measured by `visionkit benchmark detect-latency`.
     """
     model.eval()
     if fold:
         fold_batchnorm(model)
-    if winograd_enabled() if winograd is None else winograd:
+    if fast_kernels_enabled() if fast_kernels is None else fast_kernels:
         use_winograd(model)
+        use_packed_linear(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model
