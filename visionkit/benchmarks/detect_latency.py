@@ -119,8 +119,8 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
         for _ in range(warmup):
             for model in models.values():
                 model([images[0]])
-        per_pass = (time.perf_counter() - started) / max(warmup, 1) * len(images)
-        if per_pass > 0:  # fast models: more samples
+        if warmup:  # fast models get more samples: passes estimated from the warm-up
+            per_pass = (time.perf_counter() - started) / warmup * len(images)
             repeats = max(repeats, math.ceil(min_seconds / per_pass))
         for timer in timers.values():
             timer.take()
