@@ -78,7 +78,8 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
     row_of_pair = rows_sorted[first]
     image = rois[:, 0].to(torch.int64)
     index_1 = ((image[roi_of_pair] * height + row_of_pair) * width)[:, None, None] + x_idx[roi_of_pair]
-    feature_rows = input.permute(0, 2, 3, 1).reshape(num * height * width, channels)
+    # contiguous: for one image the reshape is a transposed view, which embedding_bag reads slowly
+    feature_rows = input.permute(0, 2, 3, 1).reshape(num * height * width, channels).contiguous()
     bag_1 = index_1.shape[-1]
     along_x = F.embedding_bag(index_1.reshape(-1, bag_1), feature_rows, mode="sum",
                               per_sample_weights=x_w[roi_of_pair].reshape(-1, bag_1))  # [P * ow, C]
