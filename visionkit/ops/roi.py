@@ -7,8 +7,8 @@ stride-16 map). ``roi_pool`` rounds the box to cells and max-pools each of the o
 ``roi_align`` averages bilinear samples (``sampling_ratio`` per bin side, adaptive when <= 0),
 and with ``aligned=True`` shifts boxes by -0.5 cell so pixel centres line up (Detectron2).
 The kernels are torchvision's (C++/CUDA), except RoIAlign on the CPU with a fixed
-``sampling_ratio``: `visionkit.ops.roi_align_cpu` (one multithreaded weighted gather, equal to
-torchvision's to float rounding, faster; its kernel stays the path when tracing, exporting or
+``sampling_ratio``: `visionkit.ops.roi_align_cpu` (multithreaded weighted gathers, equal to
+torchvision's to float rounding, ~4x faster; its kernel stays the path when tracing, exporting or
 compiling).
 
 `MultiScaleRoIAlign` pools each RoI from one FPN level chosen by eq. 1 of the FPN paper,

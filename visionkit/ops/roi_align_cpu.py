@@ -1,4 +1,4 @@
-"""RoIAlign on the CPU as one weighted gather: every output bin is a weighted sum of feature rows.
+"""RoIAlign on the CPU as weighted gathers: every output bin is a weighted sum of feature rows.
 
 torchvision's CPU kernel loops over RoIs, bins and channels in one thread. Here the map is laid
 out channels-last (``[N * H * W, C]``) and bilinear sampling is split by axis, each step one
@@ -10,7 +10,8 @@ feature rows than the ``4 * sampling_ratio²`` neighbours per bin done directly.
 clamping and the out-of-map rule (samples beyond one cell outside the map count as zero) follow
 torchvision's kernel, so results agree to float rounding. Only a fixed ``sampling_ratio > 0``
 is handled (adaptive grids vary per RoI); `visionkit.ops.roi.roi_align` picks this path on the
-CPU when it applies.
+CPU when it applies. `visionkit benchmark ops` (1000 RoIs, 256 x 50 x 68): 0.27x torchvision's
+time on one thread, 0.18x on two.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+# An NCHW map gives strided feature rows, which embedding_bag gathers ~160 ns per row slower;
+# laying the map out channels-last costs ~300 ns per map row (256 channels). Copy when the
+# gathers read at least this many rows per map row (dense RoIs on a small map, not a few RoIs on
+# a large FPN level). Channels-last maps need no copy.
+_COPY_FROM_READS = 2
 
 
 def _axis(coords: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -78,8 +85,9 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
     row_of_pair = rows_sorted[first]
     image = rois[:, 0].to(torch.int64)
     index_1 = ((image[roi_of_pair] * height + row_of_pair) * width)[:, None, None] + x_idx[roi_of_pair]
-    # contiguous: for one image the reshape is a transposed view, which embedding_bag reads slowly
-    feature_rows = input.permute(0, 2, 3, 1).reshape(num * height * width, channels).contiguous()
+    feature_rows = input.permute(0, 2, 3, 1).reshape(num * height * width, channels)
+    if not feature_rows.is_contiguous() and index_1.numel() >= _COPY_FROM_READS * feature_rows.shape[0]:
+        feature_rows = feature_rows.contiguous()
     bag_1 = index_1.shape[-1]
     along_x = F.embedding_bag(index_1.reshape(-1, bag_1), feature_rows, mode="sum",
                               per_sample_weights=x_w[roi_of_pair].reshape(-1, bag_1))  # [P * ow, C]
