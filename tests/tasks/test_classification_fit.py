@@ -119,3 +119,19 @@ def test_skip_invalid_trains_and_reports(tmp_path):
     assert "corrupt.jpg" in report and "hexagon" in report
     assert load_classifier(run / "checkpoints" / "last.ckpt").classes == ["circle", "square",
                                                                           "triangle"]
+
+
+def test_compile_trains_the_compiled_model_and_keeps_checkpoint_keys(shapes, tmp_path, monkeypatch):
+    compiled = []
+    original = torch.nn.Module.compile
+
+    def spy(module, *args, **kwargs):
+        compiled.append(type(module).__name__)
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", spy)
+    run = fit(shapes, tmp_path / "run", "--trainer.max_epochs", "1", "--model.compile", "true")
+    assert compiled == ["ImageClassifier"]
+    assert all(0 <= float(r["val_acc"]) <= 1 for r in read_metrics(run) if r.get("val_acc"))
+    loaded = load_classifier(run / "checkpoints" / "last.ckpt")  # state dict keys without _orig_mod
+    assert loaded.classes == ["circle", "square", "triangle"]

@@ -5,7 +5,8 @@ Same model (``create_classifier``), optimizer (AdamW, the task's parameter group
 alternating which goes first, and times from the start of the first batch's step to the end of
 the last (Lightning: its batch hooks; setup, teardown and the epoch-end checkpoint are left
 out); the figure is the median time per step over the rounds after a warm-up round, and the
-ratio is Lightning's over the plain loop's.
+ratio is Lightning's over the plain loop's. ``--compile`` adds the task with ``compile=True``
+(``compiled_over_lightning``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def collate(items: list[dict]) -> dict:
             "label": torch.stack([it["label"] for it in items]), "path": [it["path"] for it in items]}
 
 
-def plain_loop(task, loader: DataLoader, _root: str) -> float:
-    """Seconds from the first batch's step to the last's, with a hand-written loop on ``task.model``."""
+def plain_loop(task, loader: DataLoader, _root: str, skip: int = 0) -> float:
+    """Seconds from batch ``skip``'s step to the last's, with a hand-written loop on ``task.model``."""
     import torch.nn.functional as F
 
     from visionkit.models import parameter_groups
@@ -51,8 +52,9 @@ def plain_loop(task, loader: DataLoader, _root: str) -> float:
     optimizer = build_optimizer(parameter_groups(model.layer_groups(), hp.lr, hp.weight_decay,
                                                  hp.group_lr_decay), hp.optimizer, hp.lr)
     started = None
-    for batch in loader:
-        started = started or time.perf_counter()
+    for index, batch in enumerate(loader):
+        if index == skip:
+            started = time.perf_counter()
         loss = F.cross_entropy(model(batch["image"]), batch["label"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -60,13 +62,13 @@ def plain_loop(task, loader: DataLoader, _root: str) -> float:
     return time.perf_counter() - started
 
 
-def lightning_loop(task, loader: DataLoader, root: str) -> float:
-    """Seconds from the first batch's step to the last's inside `Trainer.fit` (no validation)."""
+def lightning_loop(task, loader: DataLoader, root: str, skip: int = 0) -> float:
+    """Seconds from batch ``skip``'s step to the last's inside `Trainer.fit` (no validation)."""
     import lightning as L
 
     class Clock(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: D102
-            if batch_idx == 0:
+            if batch_idx == skip:
                 self.started = time.perf_counter()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: D102
@@ -92,30 +94,42 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds after one warm-up")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the task with compile=True; every loop then times from its "
+                             "second step (the first one compiles)")
     args = parser.parse_args(argv)
+    if args.steps <= int(args.compile):
+        parser.error("--steps must be more than the untimed compiling step")
 
     data = Batches(args.steps * args.batch_size, args.size, args.classes, args.seed)
     loader = DataLoader(data, batch_size=args.batch_size, collate_fn=collate)
 
-    def fresh_task() -> ClassificationTask:
+    def fresh_task(compile: bool = False) -> ClassificationTask:
         torch.manual_seed(args.seed)
         return ClassificationTask(args.backbone, args.classes, optimizer="adamw", lr=1e-3,
-                                  scheduler="none", image_size=args.size)
+                                  scheduler="none", image_size=args.size, compile=compile)
 
-    times: dict[str, list[float]] = {"plain": [], "lightning": []}
+    skip = int(args.compile)
+    variants = {"plain": (plain_loop, False), "lightning": (lightning_loop, False)}
+    if args.compile:
+        variants["lightning_compiled"] = (lightning_loop, True)
+    times: dict[str, list[float]] = {k: [] for k in variants}
     with tempfile.TemporaryDirectory() as root:
         for r in range(args.rounds + 1):
-            order = ("plain", "lightning") if r % 2 == 0 else ("lightning", "plain")
+            order = list(variants) if r % 2 == 0 else list(reversed(variants))
             for name in order:
-                seconds = (plain_loop if name == "plain" else lightning_loop)(fresh_task(), loader, root)
+                loop, compile = variants[name]
+                seconds = loop(fresh_task(compile), loader, root, skip)
                 if r > 0:
-                    times[name].append(seconds / args.steps)
+                    times[name].append(seconds / (args.steps - skip))
     per_step = {k: statistics.median(v) for k, v in times.items()}
+    extra = ({"compiled_over_lightning": round(per_step["lightning_compiled"] / per_step["lightning"], 3)}
+             if args.compile else {})
     return {
         "benchmark": "train-step",
         "backbone": args.backbone, "input": [3, args.size, args.size], "batch_size": args.batch_size,
         "steps": args.steps, "rounds": args.rounds, "threads": torch.get_num_threads(),
         "seconds_per_step": {k: round(v, 4) for k, v in per_step.items()},
-        "lightning_over_plain": round(per_step["lightning"] / per_step["plain"], 3),
+        "lightning_over_plain": round(per_step["lightning"] / per_step["plain"], 3), **extra,
         "target": "lightning_over_plain <= 1.05",
     }
