@@ -41,7 +41,7 @@ class ClassificationTask(L.LightningModule):
         max_nonfinite_steps: steps with a non-finite loss are skipped (and reported with their
             files); this many in a row stop the run after saving ``last_finite.ckpt``.
         compile: compile the model with ``torch.compile`` when training starts (in place: the
-            state dict keeps its keys). ResNet-18 at 224 px, batch 16, 2 CPU cores: ~0.93x the
+            state dict keeps its keys). ResNet-18 at 224 px, batch 16, 2 CPU cores: 0.97x the
             step time after ~26 s of compiling (`visionkit benchmark train-step --compile`); off
             by default, as short runs do not earn the compile time back.
     """
