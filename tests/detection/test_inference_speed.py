@@ -60,7 +60,7 @@ def test_training_batchnorm_is_left_alone_and_eval_batchnorm_folds():
 @pytest.mark.skipif(not nnpack_available(), reason="this PyTorch build has no NNPACK")
 def test_trained_demo_detector_detects_the_same_with_and_without_fast_kernels(tmp_path, monkeypatch):
     root = make_shapes_detection(tmp_path, n_train=0, n_val=4, size=256, seed=11)
-    images = [torch.from_numpy(read_image(p)).permute(2, 0, 1).float() / 255
+    images = [torch.tensor(read_image(p)).permute(2, 0, 1).float() / 255
               for p in sorted((root / "images" / "val").glob("*.png"))]
     options = {"min_size": 256, "max_size": 256}  # stride-4 maps of 64x64: over MIN_PIXELS
     monkeypatch.setenv("VISIONKIT_FAST_KERNELS", "0")
@@ -79,4 +79,5 @@ def test_trained_demo_detector_detects_the_same_with_and_without_fast_kernels(tm
             expected, got = exact([image])[0], fast([image])[0]
             assert len(expected["boxes"]) > 0
             assert same_detections(got, expected, score_tol=1e-4, box_tol=1e-2)
-    assert any(large) and not all(large)  # both kernels ran
+    assert any(large) and not all(large)  # both convolution kernels ran
+    assert all(m._packed is not None for m in fast.modules() if isinstance(m, PackedLinear))

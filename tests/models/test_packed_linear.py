@@ -27,33 +27,60 @@ def test_swapped_layers_share_parameters_and_give_the_same_outputs():
     assert dict(model.named_parameters()) == weights
     with torch.inference_mode():
         torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
-    assert model[0]._packed is not None  # the oneDNN path ran
+    assert model[0]._packed is not None and model[2]._packed is not None  # the oneDNN path ran
 
 
-def test_repacks_after_weight_changes_and_device_moves():
+def test_repacks_after_loading_in_place_edits_and_conversions():
     model, x = model_and_input()
     use_packed_linear(model)
+    reference = copy.deepcopy(model)
     with torch.inference_mode():
         model(x)
+    first = model[0]._packed[2]
     model.load_state_dict({k: v * 2 for k, v in model.state_dict().items()})
-    reference = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 5, bias=False))
     reference.load_state_dict(model.state_dict())
     with torch.inference_mode():
         torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
-        model.to(torch.float64)  # not oneDNN's path: F.linear
+    assert model[0]._packed[2] is not first
+    with torch.no_grad():
+        model[0].weight.mul_(-1)
+        reference[0].weight.mul_(-1)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
+        model.double()  # float64: F.linear, and the packed float32 copy is gone
+        assert model[0]._packed is None
         torch.testing.assert_close(model(x.double()), reference.double()(x.double()))
 
 
-def test_deepcopy_and_pickling_drop_the_packed_weight_and_gradients_flow():
+def test_pickled_copies_drop_the_packed_weight_and_match():
     model, x = model_and_input()
     use_packed_linear(model)
     with torch.inference_mode():
         expected = model(x)
-    twin = copy.deepcopy(model)
-    assert twin[0]._packed is None
-    torch.save(model, io.BytesIO())
-    with torch.inference_mode():
-        torch.testing.assert_close(twin(x), expected)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    for twin in (copy.deepcopy(model), torch.load(buffer, weights_only=False)):
+        assert twin[0]._packed is None
+        with torch.inference_mode():
+            torch.testing.assert_close(twin(x), expected)
+
+
+def test_gradients_flow_to_input_weight_and_a_lone_trainable_bias():
+    model, x = model_and_input()
+    use_packed_linear(model)
     x.requires_grad_()
     model(x).sum().backward()
     assert x.grad is not None and model[0].weight.grad is not None
+    layer = PackedLinear(64, 3)
+    layer.weight.requires_grad_(False)
+    layer(torch.randn(4, 64)).sum().backward()
+    torch.testing.assert_close(layer.bias.grad, torch.full((3,), 4.0))
+
+
+def test_weights_made_in_inference_mode_take_f_linear():
+    with torch.inference_mode():
+        layer = PackedLinear(8, 4)
+        x = torch.randn(2, 8)
+        torch.testing.assert_close(layer(x), nn.functional.linear(x, layer.weight, layer.bias))
+    assert layer._packed is None

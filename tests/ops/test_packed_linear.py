@@ -28,11 +28,22 @@ def test_packed_linear_equals_f_linear(rows):
     torch.testing.assert_close(no_bias, F.linear(x[:, ::2], w[:, ::2]), rtol=1e-5, atol=1e-5)
 
 
-def test_gradients_other_dtypes_and_shapes_take_f_linear():
-    x, w = torch.randn(4, 8), torch.randn(3, 8)
-    assert packed_linear_applies(x, w)
+def test_gradients_other_dtypes_shapes_and_autocast_take_f_linear():
+    x, w, b = torch.randn(4, 8), torch.randn(3, 8), torch.randn(3)
+    assert packed_linear_applies(x, w, b)
     assert not packed_linear_applies(x.requires_grad_(), w)
+    assert not packed_linear_applies(x.detach(), w, b.requires_grad_())
     with torch.no_grad():
-        assert packed_linear_applies(x, w.requires_grad_())
-    assert not packed_linear_applies(x.detach().double(), w.detach().double())
-    assert not packed_linear_applies(torch.randn(2, 4, 8), w.detach())
+        assert packed_linear_applies(x, w.requires_grad_(), b)
+    x, w = x.detach(), w.detach()
+    assert not packed_linear_applies(x.double(), w.double())
+    assert not packed_linear_applies(torch.randn(2, 4, 8), w)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not packed_linear_applies(x, w)
+
+
+def test_zero_rows():
+    w = torch.randn(3, 8)
+    with torch.inference_mode():
+        out = packed_linear(torch.randn(0, 8), pack_linear_weight(w), None)
+    assert out.shape == (0, 3)

@@ -97,7 +97,7 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
     import torchvision
 
     from visionkit.detection import create_detector
-    from visionkit.detection.inference_speed import optimize_for_inference
+    from visionkit.detection.inference_speed import fast_kernels_enabled, optimize_for_inference
 
     options = {"min_size": size, "max_size": round(size * 1333 / 800)}
     torch.manual_seed(0)
@@ -150,7 +150,8 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
             "ratio": round(median["ours"] / median["torchvision"], 3),
             "inference_ratio": round(median["ours_inference"] / median["torchvision"], 3),
             "stages": per_stage, "same_detections": same, "inference_feature_error": feature_error,
-            "channels_last": channels_last, "images": len(images), "repeats": repeats}
+            "channels_last": channels_last, "fast_kernels": fast_kernels_enabled(),
+            "images": len(images), "repeats": repeats}
 
 
 def run(argv: list[str]) -> dict:
@@ -164,7 +165,8 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--repeats", type=int, default=2, help="passes over the images (at least)")
     parser.add_argument("--min-seconds", type=float, default=10.0,
-                        help="more passes until the timed calls of each model pair take about this long")
+                        help="more passes until the timed calls of each model pair take about this "
+                             "long (estimated from the warm-up; none with --warmup 0)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)

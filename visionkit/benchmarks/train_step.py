@@ -99,7 +99,7 @@ def run(argv: list[str]) -> dict:
                              "second step (the first one compiles)")
     args = parser.parse_args(argv)
     if args.steps <= int(args.compile):
-        parser.error("--steps must be more than the untimed compiling step")
+        parser.error("--steps must be at least 1 (2 with --compile: its first step is not timed)")
 
     data = Batches(args.steps * args.batch_size, args.size, args.classes, args.seed)
     loader = DataLoader(data, batch_size=args.batch_size, collate_fn=collate)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from visionkit.models.module_swap import swap_children
 from visionkit.ops.packed_linear import pack_linear_weight, packed_linear, packed_linear_applies
 
 
@@ -12,17 +16,24 @@ class PackedLinear(nn.Linear):
     """``nn.Linear`` (same parameters and state dict); on the CPU without gradients it uses
     `visionkit.ops.packed_linear`, repacking when the weight changes (loading, ``.to``, in-place edits)."""
 
-    _packed: tuple[int, int, Tensor] | None = None  # (data pointer, version, packed weight)
+    _packed: tuple[Tensor, int, Tensor] | None = None  # (weight it was packed from, version, packed)
 
     def forward(self, input: Tensor) -> Tensor:
         """``input @ weight.T + bias``."""
-        if not packed_linear_applies(input, self.weight):
+        if not packed_linear_applies(input, self.weight, self.bias):
             return F.linear(input, self.weight, self.bias)
-        # inference-mode tensors have no version counter: their pointer alone keys the cache
-        key = (self.weight.data_ptr(), -1 if self.weight.is_inference() else self.weight._version)
-        if self._packed is None or self._packed[:2] != key:
-            self._packed = (*key, pack_linear_weight(self.weight))
+        weight = self.weight
+        if self._packed is None or self._packed[0] is not weight or self._packed[1] != weight._version:
+            self._packed = (weight, weight._version, pack_linear_weight(weight))
         return packed_linear(input, self._packed[2], self.bias)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> PackedLinear:
+        self._packed = None  # .to(), .float(), ... may swap the weight's storage
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._packed = None
+        super()._load_from_state_dict(*args, **kwargs)
 
     def __getstate__(self) -> dict:
         """State for pickling and ``copy.deepcopy``, less the packed weight (opaque, rebuilt on use)."""
@@ -31,16 +42,13 @@ class PackedLinear(nn.Linear):
         return state
 
 
+def _packed(linear: nn.Linear) -> PackedLinear:
+    fast = PackedLinear(linear.in_features, linear.out_features, bias=False, device="meta")
+    fast.weight, fast.bias = linear.weight, linear.bias
+    return fast
+
+
 def use_packed_linear(model: nn.Module) -> int:
     """Swap every plain ``nn.Linear`` of ``model`` for a `PackedLinear` sharing its parameters, in
     place; how many were swapped."""
-    swapped = 0
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if type(child) is nn.Linear:
-                fast = PackedLinear(child.in_features, child.out_features, bias=False, device="meta")
-                fast.weight, fast.bias = child.weight, child.bias
-                fast.train(child.training)
-                setattr(module, name, fast)
-                swapped += 1
-    return swapped
+    return swap_children(model, lambda child: type(child) is nn.Linear, _packed)

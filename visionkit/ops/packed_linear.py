@@ -38,14 +38,16 @@ def pack_linear_weight(weight: Tensor) -> Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), _BATCH_HINT)
 
 
-def packed_linear_applies(input: Tensor, weight: Tensor) -> bool:
-    """oneDNN's path: eager float32 CPU rows ``[M, in]`` with no gradient to record."""
-    if capturing_graph():
+def packed_linear_applies(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> bool:
+    """oneDNN's path: eager float32 CPU rows ``[M, in]`` with no gradient to record, outside
+    autocast, on a weight made outside inference mode (whose changes a version counter tracks)."""
+    if capturing_graph(input, weight):
         return False
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (input, weight, bias))
     return (input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
-            and input.dim() == 2 and weight.device.type == "cpu"
-            and not (torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad))
-            and onednn_linear_available())
+            and input.dim() == 2 and weight.device.type == "cpu" and not weight.is_inference()
+            and not needs_grad and not torch.is_autocast_enabled("cpu") and onednn_linear_available())
 
 
 def packed_linear(input: Tensor, packed: Tensor, bias: Tensor | None) -> Tensor:

@@ -83,8 +83,8 @@ def roi_align(
 
 def _gather_applies(input: Tensor, sampling_ratio: int) -> bool:
     """Our CPU path: float maps, a fixed sampling ratio, not while tracing, exporting or compiling."""
-    return (input.device.type == "cpu" and sampling_ratio > 0
-            and input.dtype in (torch.float32, torch.float64) and not capturing_graph())
+    return (not capturing_graph(input) and input.device.type == "cpu" and sampling_ratio > 0
+            and input.dtype in (torch.float32, torch.float64))
 
 
 def fpn_levels(

@@ -12,6 +12,7 @@ convolution by Winograd's rounding: about 1e-5 of the output's largest value in 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from visionkit.ops.eager import capturing_graph
 
-MIN_PIXELS = 2048  # output pixels per image from which the Winograd kernel is faster (measured)
+MIN_PIXELS = 2048  # map pixels (H x W) per image from which the Winograd kernel is faster (measured)
 
 
 @functools.cache
@@ -28,28 +29,37 @@ def nnpack_available() -> bool:
     return bool(torch.backends.nnpack.is_available())
 
 
-def winograd_applies(input: Tensor, weight: Tensor, stride: tuple[int, int], dilation: tuple[int, int],
-                     groups: int) -> bool:
-    """NNPACK's Winograd path: float32 CPU maps of `MIN_PIXELS` or more, 3x3 stride 1, eager mode."""
-    if capturing_graph():
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def winograd_applies(input: Tensor, weight: Tensor, stride: int | Sequence[int] = 1,
+                     padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
+                     groups: int = 1) -> bool:
+    """NNPACK's Winograd path: eager float32 CPU maps of `MIN_PIXELS` or more (input pixels per
+    image), 3x3 kernel, stride 1, padding up to 2, outside autocast, NNPACK enabled."""
+    if capturing_graph(input, weight):
         return False
     return (input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
-            and input.dim() == 4 and tuple(weight.shape[-2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and groups == 1
-            and input.shape[-2] * input.shape[-1] >= MIN_PIXELS and nnpack_available())
+            and input.dim() == 4 and input.shape[0] > 0 and tuple(weight.shape[-2:]) == (3, 3)
+            and _pair(stride) == (1, 1) and _pair(dilation) == (1, 1) and groups == 1
+            and max(_pair(padding)) <= 2 and input.shape[-2] * input.shape[-1] >= MIN_PIXELS
+            and not torch.is_autocast_enabled("cpu") and torch._C._get_nnpack_enabled()
+            and nnpack_available())
 
 
-def winograd_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int]) -> Tensor:
+def winograd_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None,
+                    padding: int | Sequence[int]) -> Tensor:
     """NNPACK's 3x3 stride-1 convolution of ``input [N, C, H, W]``, one image per call."""
-    weight = weight.contiguous()
-    images = [torch._nnpack_spatial_convolution(image[None].contiguous(), weight, bias, list(padding), [1, 1])
+    weight, padding = weight.contiguous(), list(_pair(padding))
+    images = [torch._nnpack_spatial_convolution(image[None].contiguous(), weight, bias, padding, [1, 1])
               for image in input]
     return images[0] if len(images) == 1 else torch.cat(images)
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: tuple[int, int] = (1, 1),
-           padding: tuple[int, int] = (0, 0), dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Tensor:
-    """`F.conv2d` (integer padding), through NNPACK's Winograd kernel where `winograd_applies`."""
-    if winograd_applies(input, weight, stride, dilation, groups):
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Sequence[int] = 1,
+           padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, groups: int = 1) -> Tensor:
+    """`F.conv2d` (numeric padding), through NNPACK's Winograd kernel where `winograd_applies`."""
+    if winograd_applies(input, weight, stride, padding, dilation, groups):
         return winograd_conv2d(input, weight, bias, padding)
     return F.conv2d(input, weight, bias, stride, padding, dilation, groups)

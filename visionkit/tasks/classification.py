@@ -40,7 +40,7 @@ class ClassificationTask(L.LightningModule):
         class_names, image_size: filled from the data module; saved in checkpoints.
         max_nonfinite_steps: steps with a non-finite loss are skipped (and reported with their
             files); this many in a row stop the run after saving ``last_finite.ckpt``.
-        compile: compile the model with ``torch.compile`` when training starts (in place: the
+        compile: compile the model with ``torch.compile`` when a Trainer starts (in place: the
             state dict keeps its keys). ResNet-18 at 224 px, batch 16, 2 CPU cores: 0.97x the
             step time after ~26 s of compiling (`visionkit benchmark train-step --compile`); off
             by default, as short runs do not earn the compile time back.
@@ -104,7 +104,8 @@ class ClassificationTask(L.LightningModule):
         return self.model(images)
 
     def configure_model(self) -> None:
-        """Compile the model in place when ``compile`` is set (once)."""
+        """Compile the model in place when ``compile`` is set (once; Lightning calls this before
+        fit, validate, test and predict)."""
         if self.hparams.compile and not self.compiled:
             self.model.compile()
             self.compiled = True
