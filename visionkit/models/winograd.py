@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from visionkit.models.module_swap import swap_children
-from visionkit.ops.winograd_conv import conv2d
+from visionkit.ops.winograd_conv import conv2d, winograd_layer
 
 
 class WinogradConv2d(nn.Conv2d):
@@ -20,9 +20,8 @@ class WinogradConv2d(nn.Conv2d):
 
 
 def _eligible(conv: nn.Module) -> bool:
-    return (type(conv) is nn.Conv2d and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
-            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-            and isinstance(conv.padding, tuple) and max(conv.padding) <= 2)
+    return (type(conv) is nn.Conv2d and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+            and winograd_layer(conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups))
 
 
 def _winograd(conv: nn.Conv2d) -> WinogradConv2d:

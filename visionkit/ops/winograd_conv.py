@@ -33,6 +33,15 @@ def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
+def winograd_layer(kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
+                   padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
+                   groups: int = 1) -> bool:
+    """Whether a convolution's shape suits NNPACK's Winograd kernel: 3x3, stride 1, padding up
+    to 2 (NNPACK takes padding below the kernel size), no dilation, no groups."""
+    return (_pair(kernel_size) == (3, 3) and _pair(stride) == (1, 1) and _pair(dilation) == (1, 1)
+            and groups == 1 and max(_pair(padding)) <= 2)
+
+
 def winograd_applies(input: Tensor, weight: Tensor, stride: int | Sequence[int] = 1,
                      padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
                      groups: int = 1) -> bool:
@@ -41,9 +50,9 @@ def winograd_applies(input: Tensor, weight: Tensor, stride: int | Sequence[int] 
     if capturing_graph(input, weight):
         return False
     return (input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
-            and input.dim() == 4 and input.shape[0] > 0 and tuple(weight.shape[-2:]) == (3, 3)
-            and _pair(stride) == (1, 1) and _pair(dilation) == (1, 1) and groups == 1
-            and max(_pair(padding)) <= 2 and input.shape[-2] * input.shape[-1] >= MIN_PIXELS
+            and input.dim() == 4 and input.shape[0] > 0
+            and winograd_layer(tuple(weight.shape[-2:]), stride, padding, dilation, groups)
+            and input.shape[-2] * input.shape[-1] >= MIN_PIXELS
             and not torch.is_autocast_enabled("cpu") and torch._C._get_nnpack_enabled()
             and nnpack_available())
 
