@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,12 +27,10 @@ class PackedLinear(nn.Linear):
         return packed_linear(input, self._packed[2], self.bias)
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> PackedLinear:
-        self._packed = None  # .to(), .float(), ... may swap the weight's storage
-        return super()._apply(fn, recurse)
-
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        # .to(), .float(), ... may set weight.data, which keeps the version; loading a state dict
+        # copies in place (a new version) or assigns new parameters (another object): both repack
         self._packed = None
-        super()._load_from_state_dict(*args, **kwargs)
+        return super()._apply(fn, recurse)
 
     def __getstate__(self) -> dict:
         """State for pickling and ``copy.deepcopy``, less the packed weight (opaque, rebuilt on use)."""
