@@ -48,6 +48,19 @@ def add_shapes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, val_every: int,
+                           batch_size: int, lr: float, epochs_help: str = "training epochs") -> None:
+    """The options `train` reads, with a benchmark's defaults, and --threads."""
+    parser.add_argument("--epochs", type=int, default=epochs, help=epochs_help)
+    parser.add_argument("--val-every", type=int, default=val_every, help="validate every N epochs")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="images per batch")
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine)")
+
+
 def write_shapes(folder: Path, args: argparse.Namespace) -> Path:
     """The shapes set of `add_shapes_arguments`' options, written under ``folder``; its root."""
     from visionkit.data.synthetic_detection import make_shapes_detection
@@ -108,14 +121,7 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--model", default="fasterrcnn_resnet18_fpn")
     add_shapes_arguments(parser)
     parser.add_argument("--model-size", type=int, default=128, help="side the model resizes to")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--val-every", type=int, default=2, help="validate every N epochs")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
-    parser.add_argument("--lr", type=float, default=0.002)
-    parser.add_argument("--num-workers", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine)")
+    add_training_arguments(parser, epochs=12, val_every=2, batch_size=4, lr=0.002)
     parser.add_argument("--target", type=float, default=0.8, help="mAP@0.5 needed to pass")
     parser.add_argument("--keep", default=None, help="keep the data and run under this folder")
     args = parser.parse_args(argv)

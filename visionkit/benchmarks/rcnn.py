@@ -17,7 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from visionkit.benchmarks.detection import add_shapes_arguments, shapes_summary, train, write_shapes
+from visionkit.benchmarks.detection import (
+    add_shapes_arguments,
+    add_training_arguments,
+    shapes_summary,
+    train,
+    write_shapes,
+)
 
 PROPOSALS = {"mode": "fast", "max_proposals": 2000, "max_side": None}
 
@@ -60,15 +66,10 @@ def run(argv: list[str]) -> dict:
     add_shapes_arguments(parser)
     parser.add_argument("--model-size", type=int, default=384, help="side Fast R-CNN resizes to")
     parser.add_argument("--warp-size", type=int, default=64, help="R-CNN region input side")
-    parser.add_argument("--epochs", type=int, default=16, help="Fast R-CNN epochs")
+    add_training_arguments(parser, epochs=16, val_every=4, batch_size=2, lr=0.001,  # the paper's 2 images
+                           epochs_help="Fast R-CNN epochs")
     parser.add_argument("--rcnn-epochs", type=int, default=8)
-    parser.add_argument("--val-every", type=int, default=4, help="validate every N epochs")
-    parser.add_argument("--batch-size", type=int, default=2, help="images per batch (the paper's 2)")
-    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
-    parser.add_argument("--lr", type=float, default=0.001)
-    parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--time-images", type=int, default=20, help="val images timed per model")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--target", type=float, default=0.6, help="mAP@0.5 each needs to pass")
     parser.add_argument("--speedup", type=float, default=5.0, help="Fast R-CNN speed-up needed")
     parser.add_argument("--keep", default=None, help="keep the data and runs under this folder")
