@@ -1,8 +1,9 @@
-"""Uniform backbone interface over torchvision classification architectures.
+"""Uniform backbone interface over classification architectures.
 
-A `Backbone` wraps a torchvision model (`.net`) whose final Linear layer was replaced by
-`nn.Identity`, so `net`'s parameter names are torchvision's and its ImageNet weights load
-unchanged. `forward` returns pooled features `[B, out_features]`.
+A `Backbone` wraps a classification network (`.net`: a torchvision model, or another network
+built by the spec's `build`) whose final Linear layer was replaced by `nn.Identity`, so `net`'s
+parameter names are those of its weights files (torchvision's, for torchvision architectures)
+and its ImageNet weights load unchanged. `forward` returns pooled features `[B, out_features]`.
 """
 
 from __future__ import annotations
@@ -23,26 +24,36 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """How to build one torchvision architecture as a visionkit backbone."""
+    """How to build one classification architecture as a visionkit backbone."""
 
     family: str
-    final_layer: str  # dotted path of the final Linear in the torchvision model
+    final_layer: str  # dotted path of the final Linear in the network
     layer_groups: Callable[[nn.Module], list[list[nn.Module]]]  # shallow -> deep
     input_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     tv_kwargs: dict = field(default_factory=dict)
     aux_prefixes: tuple[str, ...] = ()  # state-dict keys of auxiliary heads (dropped when off)
+    # The network, when not a torchvision architecture (default: torchvision's `get_model(name)`).
+    build: Callable[[], nn.Module] | None = None
+    # (state dict, source) of its ImageNet weights (default: torchvision's DEFAULT weights file).
+    imagenet_weights: Callable[[], tuple[dict[str, torch.Tensor], str]] | None = None
 
 
 class Backbone(nn.Module):
-    """A torchvision architecture minus its final Linear, with layer groups and input metadata."""
+    """A classification network minus its final Linear, with layer groups and input metadata.
+
+    Args:
+        name: the architecture's name (a key of the specs it came from).
+        spec: how to build it (`BackboneSpec`).
+    """
 
     def __init__(self, name: str, spec: BackboneSpec) -> None:
         super().__init__()
         self.name = name
         self.spec = spec
-        self.net = torchvision.models.get_model(name, weights=None, **spec.tv_kwargs)
+        self.net = spec.build() if spec.build is not None else torchvision.models.get_model(
+            name, weights=None, **spec.tv_kwargs)
         final = self.net.get_submodule(spec.final_layer)
         self.out_features: int = final.in_features
         self.final_layer_shape = tuple(final.weight.shape)
@@ -74,7 +85,8 @@ class Backbone(nn.Module):
     def load_torchvision_state_dict(
         self, state_dict: dict[str, torch.Tensor], source: str
     ) -> dict[str, torch.Tensor]:
-        """Load a torchvision-format state dict; return its final-layer tensors (`weight`, `bias`)."""
+        """Load a state dict in `net`'s layout (torchvision's for its architectures); return its
+        final-layer tensors (`weight`, `bias`)."""
         prefix = self.spec.final_layer + "."
         final = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
         body = {k: v for k, v in state_dict.items()

