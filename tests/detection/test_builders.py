@@ -25,8 +25,9 @@ def saved(tmp_path_factory):
 def test_names_and_option_errors():
     archs = ["alexnet", "resnet18", "resnet50", "vgg16"]
     assert list_detectors() == sorted(
-        ["fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn",
-         "fasterrcnn_vgg16", *[f"fast_rcnn_{a}" for a in archs], *[f"rcnn_{a}" for a in archs]])
+        ["fasterrcnn_efficientnet_lite0_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
+         "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_vgg16",
+         *[f"fast_rcnn_{a}" for a in archs], *[f"rcnn_{a}" for a in archs]])
     for option in ("min_size", "rpn_pre_nms_top_n_test", "rpn_nms_thresh", "box_score_thresh",
                    "box_nms_thresh", "box_detections_per_img", "anchor_sizes", "frozen_bn"):
         assert option in detector_options()
@@ -120,3 +121,31 @@ def test_frozen_batchnorm_equals_batchnorm_in_eval_mode():
     frozen.load_state_dict(bn.state_dict())
     x = torch.randn(2, 8, 5, 5)
     assert torch.equal(frozen(x), bn(x))
+
+
+def test_efficientnet_lite0_fpn_loads_imagenet_stages_and_freezes_like_torchvision():
+    from visionkit.models import create_classifier
+
+    classifier = create_classifier("efficientnet_lite0", 1000, pretrained="imagenet").eval()
+    model = create_detector("fasterrcnn_efficientnet_lite0_fpn", 3, pretrained_backbone="imagenet",
+                            **SMALL).eval()
+    body, net = model.backbone.body, classifier.backbone.net
+    assert torch.equal(body._blocks[15]._project_conv.weight, net._blocks[15]._project_conv.weight)
+    assert isinstance(body._bn0, FrozenBatchNorm2d) and body._bn0.eps == 1e-3
+    # default 3 of 5 groups train: stem + stages 1-2 frozen, stage 3 on trains
+    assert not body._conv_stem.weight.requires_grad and not body._blocks[2]._expand_conv.weight.requires_grad
+    assert body._blocks[3]._expand_conv.weight.requires_grad
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        maps = body(x)
+        reference = net.stem(x)
+        for block in net._blocks:
+            reference = block(reference)
+    assert [tuple(m.shape[1:]) for m in maps.values()] == [(40, 12, 16), (112, 6, 8), (320, 3, 4)]
+    torch.testing.assert_close(maps["2"], reference)  # frozen BatchNorm = the classifier's eval BN
+    assert [len(s) for s in model.rpn.anchor_generator.sizes] == [2, 2, 2, 2]
+    scratch = create_detector("fasterrcnn_efficientnet_lite0_fpn", 3, **SMALL)
+    assert isinstance(scratch.backbone.body._bn0, torch.nn.BatchNorm2d)
+    assert scratch.backbone.body._bn0.eps == 1e-3 and all(p.requires_grad for p in scratch.parameters())
+    with pytest.raises(ConfigError, match="returned_layers must be increasing stages among 0..6"):
+        create_detector("fasterrcnn_efficientnet_lite0_fpn", 3, returned_layers=[4, 2])

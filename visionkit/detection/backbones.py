@@ -3,6 +3,8 @@
 - `resnet_fpn_backbone`: ResNet/ResNeXt stages ``layer1..4`` → FPN (strides 4–32, plus a
   stride-64 ``"pool"`` level for the RPN), as in torchvision's ``fasterrcnn_resnet50_fpn``.
 - `mobilenet_fpn_backbone`: MobileNetV3 features, the last two stages (strides 16, 32) → FPN.
+- `efficientnet_lite_fpn_backbone`: EfficientNet-Lite0 stages 3, 5 and 7 (strides 8, 16, 32) →
+  FPN (plus the stride-64 ``"pool"`` level); its keys are those of the ImageNet file.
 - `single_level_backbone`: VGG/AlexNet conv features without the last max-pool (stride 16),
   one map named ``"0"``, as in the original Faster R-CNN; `resnet_single_level_backbone`:
   ResNet up to ``layer3`` (stride 16, the C4 map), also one ``"0"`` map.
@@ -25,6 +27,7 @@ from torch import Tensor, nn
 
 from visionkit.detection.fpn import FeaturePyramidNetwork
 from visionkit.errors import ConfigError, WeightsError
+from visionkit.models.efficientnet_lite import EfficientNetLite, efficientnet_lite_groups
 
 NormLayer = Callable[[int], nn.Module]
 
@@ -169,6 +172,57 @@ def mobilenet_fpn_backbone(
     body = LayerGetter(features, {str(stage_starts[k]): str(i) for i, k in enumerate(returned)})
     channels = [features[stage_starts[k]].out_channels for k in returned]
     return BackboneWithFPN(body, channels, out_channels)
+
+
+class EfficientNetLiteBody(nn.Module):
+    """EfficientNet-Lite's stem and blocks (names as in its weights file), returning stage outputs.
+
+    Args:
+        net: the classification network whose stem and blocks this body takes (its 1x1 head
+            convolution and classifier are left out).
+        returned_stages: stage indices (0..6) whose last block's output is returned, as maps
+            named ``"0"``, ``"1"``, ... finest first.
+    """
+
+    def __init__(self, net: EfficientNetLite, returned_stages: Sequence[int]) -> None:
+        super().__init__()
+        self._conv_stem, self._bn0, self.act = net._conv_stem, net._bn0, net.act
+        last = net.stage_ends[max(returned_stages)]
+        self._blocks = nn.ModuleList(net._blocks[: last + 1])
+        self.return_layers = {net.stage_ends[k]: str(i) for i, k in enumerate(returned_stages)}
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        """Stage maps of a normalised batch `[B, 3, H, W]`, finest first."""
+        x = self.act(self._bn0(self._conv_stem(x)))  # [B, 32, H/2, W/2]
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for index, block in enumerate(self._blocks):
+            x = block(x)
+            if index in self.return_layers:
+                out[self.return_layers[index]] = x
+        return out
+
+
+def efficientnet_lite_fpn_backbone(
+    norm_layer: NormLayer,
+    trainable_layers: int = 5,
+    returned_layers: Sequence[int] = (2, 4, 6),
+    out_channels: int = 256,
+) -> BackboneWithFPN:
+    """EfficientNet-Lite0 with an FPN over stages ``returned_layers`` (0..6; default 2, 4, 6:
+    strides 8, 16, 32 with 40, 112, 320 channels).
+
+    ``trainable_layers`` counts its five layer groups from the top (stages 6-7, stages 4-5,
+    stage 3, stage 2, stem + stage 1), as ResNet's five stages are counted.
+    """
+    _check_trainable(trainable_layers, 5)
+    returned = list(returned_layers)
+    if not returned or min(returned) < 0 or max(returned) > 6 or returned != sorted(set(returned)):
+        raise ConfigError(f"returned_layers must be increasing stages among 0..6, got {returned}")
+    net = EfficientNetLite(norm_layer=norm_layer)
+    groups = efficientnet_lite_groups(net)
+    _freeze([m for group in groups[: 5 - trainable_layers] for m in group])
+    body = EfficientNetLiteBody(net, returned)
+    return BackboneWithFPN(body, [net.stage_channels[k] for k in returned], out_channels)
 
 
 def single_level_backbone(arch: str, trainable_layers: int | None = None) -> SingleLevelBackbone:

@@ -3,7 +3,9 @@
 Names (R-CNN and Fast R-CNN ones come from `visionkit.detection.proposal_builders`):
 ``fasterrcnn_resnet50_fpn`` and ``fasterrcnn_mobilenet_v3_large_fpn`` (torchvision's
 architectures; their COCO state dicts load), ``fasterrcnn_resnet18_fpn`` and
-``fasterrcnn_vgg16`` (single stride-16 level, the original paper's layout) for small data.
+``fasterrcnn_vgg16`` (single stride-16 level, the original paper's layout) for small data,
+and ``fasterrcnn_efficientnet_lite0_fpn`` (EfficientNet-Lite0, whose ImageNet weights install
+with visionkit: ``pretrained_backbone="imagenet"`` works offline) for small real datasets.
 
 Weights: ``pretrained="coco"`` takes torchvision's COCO file (``weights/``, $VISIONKIT_WEIGHTS
 and TORCH_HOME are searched before any download; ``VISIONKIT_OFFLINE=1`` never downloads),
@@ -18,12 +20,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from torch import nn
 
 from visionkit.detection.backbones import (
     FrozenBatchNorm2d,
+    efficientnet_lite_fpn_backbone,
     load_classification_weights,
     mobilenet_fpn_backbone,
     resnet_fpn_backbone,
@@ -41,11 +45,13 @@ from visionkit.detection.rcnn import RCNN
 from visionkit.detection.roi_heads import RoIPool
 from visionkit.detection.weights import classification_weights, existing_file, load_detector_weights
 from visionkit.errors import ConfigError, WeightsError
+from visionkit.models.efficientnet_lite import TF_BATCH_NORM
 from visionkit.models.weights import fetch_url_weights, load_state_dict_file, torchvision_weights_url
 from visionkit.ops import AnchorGenerator
 
 # Options create_detector handles itself; every other option is a FasterRCNN keyword argument.
 BUILDER_OPTIONS = ("anchor_sizes", "aspect_ratios", "returned_layers", "fpn_channels", "roi_pool")
+LITE_STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)  # output stride of EfficientNet-Lite's 7 stages
 _MODULE_ARGS = ("anchor_generator", "rpn_head", "box_roi_pool", "box_head", "box_predictor")
 
 
@@ -53,7 +59,7 @@ _MODULE_ARGS = ("anchor_generator", "rpn_head", "box_roi_pool", "box_head", "box
 class DetectorSpec:
     """How to build one named detector."""
 
-    family: str  # "resnet_fpn", "mobilenet_fpn" or "single_level"
+    family: str  # "resnet_fpn", "mobilenet_fpn", "efficientnet_fpn" or "single_level"
     arch: str  # torchvision classification architecture of the backbone
     max_trainable: int  # backbone stages that can train
     coco_weights: str | None = None  # torchvision detection model whose COCO weights fit
@@ -62,7 +68,7 @@ class DetectorSpec:
     @property
     def classification_prefix(self) -> str:
         """Prefix of the backbone body's keys in the classification state dict."""
-        return "" if self.family == "resnet_fpn" else "features."
+        return "" if self.family in ("resnet_fpn", "efficientnet_fpn") else "features."
 
 
 DETECTORS: dict[str, DetectorSpec] = {
@@ -72,6 +78,7 @@ DETECTORS: dict[str, DetectorSpec] = {
         "mobilenet_fpn", "mobilenet_v3_large", 6, "fasterrcnn_mobilenet_v3_large_fpn",
         defaults={"rpn_score_thresh": 0.05}),
     "fasterrcnn_vgg16": DetectorSpec("single_level", "vgg16", 5),
+    "fasterrcnn_efficientnet_lite0_fpn": DetectorSpec("efficientnet_fpn", "efficientnet_lite0", 5),
 }
 
 
@@ -155,6 +162,9 @@ def _build_backbone(spec: DetectorSpec, trainable: int, frozen: bool, options: d
     fpn_args = {k: options[k] for k in ("returned_layers",) if options.get(k) is not None}
     if "fpn_channels" in options:
         fpn_args["out_channels"] = int(options["fpn_channels"])
+    if spec.family == "efficientnet_fpn":  # TensorFlow's BatchNorm eps, frozen or not
+        lite_norm = partial(FrozenBatchNorm2d, eps=1e-3) if frozen else TF_BATCH_NORM
+        return efficientnet_lite_fpn_backbone(lite_norm, trainable, **fpn_args)
     if spec.family == "resnet_fpn":
         return resnet_fpn_backbone(spec.arch, norm_layer, trainable, **fpn_args)
     if spec.family == "mobilenet_fpn":
@@ -174,6 +184,9 @@ def _anchors(spec: DetectorSpec, options: Mapping[str, Any]) -> AnchorGenerator:
         elif spec.family == "resnet_fpn":
             strides = [2 ** (k + 1) for k in options.get("returned_layers") or (1, 2, 3, 4)]
             sizes = tuple((8 * s,) for s in [*strides, 2 * strides[-1]])
+        elif spec.family == "efficientnet_fpn":  # stages 2, 4, 6 + pool: strides 8, 16, 32, 64
+            strides = [LITE_STAGE_STRIDES[k] for k in options.get("returned_layers") or (2, 4, 6)]
+            sizes = tuple((4 * s, 8 * s) for s in [*strides, 2 * strides[-1]])
         else:
             levels = len(options.get("returned_layers") or (0, 1)) + 1
             sizes = ((32, 64, 128, 256, 512),) * levels

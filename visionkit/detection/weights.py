@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from visionkit.errors import WeightsError
+from visionkit.models.classifier import BACKBONES
 from visionkit.models.weights import (
     fetch_url_weights,
     load_state_dict_file,
@@ -35,6 +36,9 @@ _LEGACY_KEYS = (
 def classification_weights(arch: str, pretrained: str | os.PathLike) -> tuple[dict, str]:
     """State dict and source of ImageNet (``"imagenet"``) or file classification weights for ``arch``."""
     if str(pretrained) == "imagenet":
+        spec = BACKBONES.get(arch)
+        if spec is not None and spec.imagenet_weights is not None:  # not torchvision's
+            return spec.imagenet_weights()
         url = torchvision_weights_url(arch, "IMAGENET1K_V1")
         return fetch_url_weights(url, f"ImageNet {arch}"), url
     return load_state_dict_file(existing_file(pretrained, "'imagenet'")), str(pretrained)

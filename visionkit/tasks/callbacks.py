@@ -69,6 +69,21 @@ class GradualUnfreezing(BaseFinetuning):
                            f"{len(groups)} layer groups")
 
 
+class MetricHistory(L.Callback):
+    """Records a validation metric after every validation epoch (sanity checks left out)."""
+
+    def __init__(self, monitor: str = "val_acc") -> None:
+        self.monitor = monitor
+        self.values: list[float] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Append the epoch's value of `monitor`, when it was logged (this hook runs after the
+        module's ``on_validation_epoch_end``, where tasks log their metrics)."""
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and not trainer.sanity_checking:
+            self.values.append(float(value))
+
+
 class SkippedFilesReport(L.Callback):
     """Collects files left out while scanning or reading and reports them at the end of a run."""
 

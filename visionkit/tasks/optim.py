@@ -52,6 +52,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *, total_steps:
         sched = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total_steps))
         return {"scheduler": sched, "interval": "step"}
     if name == "onecycle":
+        if total_steps < 4:  # too short for two phases (OneCycleLR divides by a phase's length)
+            sched = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(0, total_steps))
+            return {"scheduler": sched, "interval": "step"}
         sched = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
             pct_start=max(0.05, min(0.5, warmup_epochs * steps_per_epoch / max(total_steps, 1))))
