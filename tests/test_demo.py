@@ -22,7 +22,7 @@ def test_demo_writes_report_images_results_and_metrics(tmp_path, capsys):
         assert f"]({name})" in index and (out / name).stat().st_size > 1000
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["detection"]["images"] == 24 and metrics["detection"]["AP50"] >= 0.9
-    assert metrics["classification"]["accuracy"] >= 0.5  # 4 classes: chance is 0.25
+    assert metrics["classification"]["accuracy"] >= 22 / 24  # fine-tuned ImageNet model (was 14/24)
     results = json.loads((out / "detect" / "results.json").read_text())
     assert len(results) == metrics["detection"]["detections"] > 0
     assert json.loads((out / "evaluate" / "metrics.json").read_text())["stats"]["AP50"] >= 0.9

@@ -82,7 +82,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", seed: int = 1000) -> Path:
             "![PR curve](evaluate/pr_curve_iou50.png)\n\n"
             "Files: `detect/results.json` (COCO results), `detect/predictions.csv`, "
             "`detect/images/`, `evaluate/metrics.json`.\n\n"
-            f"## Classification: ResNet-18 on {len(rows)} shapes\n\n"
+            f"## Classification: {loaded.model.config['name']} on {len(rows)} shapes\n\n"
             f"**Accuracy {accuracy:.3f}** (green: correct, red: wrong)\n\n"
             "![predictions](predictions.png)\n\nFile: `predictions.csv` (top-3 per image).\n")
     return out

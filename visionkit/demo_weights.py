@@ -2,9 +2,16 @@
 
 The detector is the `faster-rcnn` benchmark's model (ResNet-18 FPN, reduced heads, 256 px
 scenes of circles, squares and triangles resized to 128 px) trained from scratch by that
-benchmark; the classifier is a ResNet-18 trained from scratch on 64 px single shapes. Both are
-saved as inference-only fp16 checkpoints (weights + metadata), and `demo_weights.json` records
-their validation metrics and the command.
+benchmark; the classifier is the ImageNet EfficientNet-Lite0 (weights from the installed
+package) fine-tuned on 64 px single shapes seen at 96 px. Both are saved as inference-only fp16
+checkpoints (weights + metadata), and `demo_weights.json` records their validation metrics and
+the command.
+
+Why not a ResNet-18 from scratch, as before: on 120 shapes per class it memorises the training
+set and reaches about 0.66 val accuracy after 40 epochs, and the same holds for a plain PyTorch
+loop and for a small 4-layer CNN (0.54 after 8 epochs): with random colours and contrast per
+image, a few hundred images are too few to learn shape from pixels. ImageNet features already
+know edges and outlines: the fine-tuned EfficientNet-Lite0 scores 1.0 after its first epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ DETECTOR_FILE = REPO_WEIGHTS / "demo_shapes_detector.ckpt"
 CLASSIFIER_FILE = REPO_WEIGHTS / "demo_shapes_classifier.ckpt"
 CLASSIFIER_CLASSES = SHAPES[:4]
 COMMAND = "visionkit demo --make-weights"
+CLASSIFIER_SIZE = 96  # the 64 px shapes upsampled: EfficientNet's stride-32 map is then 3x3
+CLASSIFIER_RECIPE: dict[str, Any] = {
+    "backbone": "efficientnet_lite0", "pretrained": "imagenet", "strategy": "finetune",
+    "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "scheduler": "onecycle",
+    "warmup_epochs": 0.5, "label_smoothing": 0.1}
 
 
 def train_detector(work: Path, seed: int) -> tuple[Path, dict[str, Any]]:
@@ -33,32 +45,28 @@ def train_detector(work: Path, seed: int) -> tuple[Path, dict[str, Any]]:
 
 
 def train_classifier(work: Path, epochs: int, seed: int) -> tuple[Path, dict[str, Any]]:
-    """Train ResNet-18 from scratch on 64 px synthetic shapes; (best checkpoint, val metrics)."""
-    import lightning as L
-
-    from visionkit.tasks.classification import ClassificationTask
-    from visionkit.tasks.image_folder_datamodule import ImageFolderDataModule
-    from visionkit.tasks.trainer import build_trainer
+    """Fine-tune ImageNet EfficientNet-Lite0 on 64 px synthetic shapes; (best checkpoint, val metrics)."""
+    from visionkit.tasks.classification_fit import fit_classifier
 
     data = make_shapes_classification(work / "data", CLASSIFIER_CLASSES, n_train=120, n_val=30,
                                       size=64, seed=seed)
-    L.seed_everything(seed, verbose=False)
-    dm = ImageFolderDataModule(str(data), image_size=64, batch_size=32, num_workers=0,
-                               crop_scale=(0.5, 1.0), color_jitter=0.2)
-    task = ClassificationTask("resnet18", dm.num_classes, class_names=dm.classes, image_size=64,
-                              optimizer="adamw", lr=2e-3, weight_decay=0.05, warmup_epochs=0.5)
-    trainer = build_trainer(str(work / "run"), max_epochs=epochs, log_every_n_steps=2,
-                            enable_model_summary=False, enable_progress_bar=False, deterministic=True)
-    trainer.fit(task, dm)
-    checkpoint = trainer.checkpoint_callback
-    return Path(checkpoint.best_model_path), {"best_val_acc": round(float(checkpoint.best_model_score), 4),
-                                              "epochs": epochs, "train_per_class": 120,
-                                              "val_per_class": 30, "seed": seed}
+    record, _ = fit_classifier(
+        data, work / "run", epochs=epochs, seed=seed,
+        data={"image_size": CLASSIFIER_SIZE, "batch_size": 32, "num_workers": 0,
+              "crop_scale": (0.5, 1.0), "color_jitter": 0.2},
+        model=CLASSIFIER_RECIPE)
+    return Path(record.best_model_path), {"best_val_acc": round(record.best, 4),
+                                          "final_val_acc": round(record.final, 4),
+                                          "val_acc": [round(v, 4) for v in record.val_acc],
+                                          "epochs": epochs, "train_per_class": 120,
+                                          "val_per_class": 30, "image_size": CLASSIFIER_SIZE,
+                                          "recipe": CLASSIFIER_RECIPE, "seed": seed,
+                                          "seconds": round(record.seconds, 1)}
 
 
 def make_demo_weights(parts: tuple[str, ...] = ("detector", "classifier"),
                       work: str | os.PathLike = "runs/demo_weights", out: Path = REPO_WEIGHTS,
-                      classifier_epochs: int = 40, seed: int = 0) -> dict[str, Any]:
+                      classifier_epochs: int = 3, seed: int = 0) -> dict[str, Any]:
     """Train the demo models named in ``parts``; write their slim checkpoints to ``out`` and
     their metrics to ``out/demo_weights.json`` (the other model's entry is kept)."""
     work, record_path = Path(work), out / "demo_weights.json"

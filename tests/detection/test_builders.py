@@ -144,6 +144,7 @@ def test_efficientnet_lite0_fpn_loads_imagenet_stages_and_freezes_like_torchvisi
     assert [tuple(m.shape[1:]) for m in maps.values()] == [(40, 12, 16), (112, 6, 8), (320, 3, 4)]
     torch.testing.assert_close(maps["2"], reference)  # frozen BatchNorm = the classifier's eval BN
     assert [len(s) for s in model.rpn.anchor_generator.sizes] == [2, 2, 2, 2]
+    assert model.config["image_mean"] == [127 / 255] * 3  # the [-1, 1] inputs the weights expect
     scratch = create_detector("fasterrcnn_efficientnet_lite0_fpn", 3, **SMALL)
     assert isinstance(scratch.backbone.body._bn0, torch.nn.BatchNorm2d)
     assert scratch.backbone.body._bn0.eps == 1e-3 and all(p.requires_grad for p in scratch.parameters())

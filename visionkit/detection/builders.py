@@ -45,6 +45,8 @@ from visionkit.detection.rcnn import RCNN
 from visionkit.detection.roi_heads import RoIPool
 from visionkit.detection.weights import classification_weights, existing_file, load_detector_weights
 from visionkit.errors import ConfigError, WeightsError
+from visionkit.models.efficientnet_lite import MEAN as LITE_MEAN
+from visionkit.models.efficientnet_lite import STD as LITE_STD
 from visionkit.models.efficientnet_lite import TF_BATCH_NORM
 from visionkit.models.weights import fetch_url_weights, load_state_dict_file, torchvision_weights_url
 from visionkit.ops import AnchorGenerator
@@ -78,7 +80,10 @@ DETECTORS: dict[str, DetectorSpec] = {
         "mobilenet_fpn", "mobilenet_v3_large", 6, "fasterrcnn_mobilenet_v3_large_fpn",
         defaults={"rpn_score_thresh": 0.05}),
     "fasterrcnn_vgg16": DetectorSpec("single_level", "vgg16", 5),
-    "fasterrcnn_efficientnet_lite0_fpn": DetectorSpec("efficientnet_fpn", "efficientnet_lite0", 5),
+    # inputs scaled to [-1, 1], as the ImageNet weights expect (TensorFlow's preprocessing)
+    "fasterrcnn_efficientnet_lite0_fpn": DetectorSpec(
+        "efficientnet_fpn", "efficientnet_lite0", 5,
+        defaults={"image_mean": list(LITE_MEAN), "image_std": list(LITE_STD)}),
 }
 
 
