@@ -46,7 +46,7 @@ def train_detector(work: Path, seed: int) -> tuple[Path, dict[str, Any]]:
 
 def train_classifier(work: Path, epochs: int, seed: int) -> tuple[Path, dict[str, Any]]:
     """Fine-tune ImageNet EfficientNet-Lite0 on 64 px synthetic shapes; (best checkpoint, val metrics)."""
-    from visionkit.tasks.classification_fit import fit_classifier
+    from visionkit.tasks.fitting import fit_classifier
 
     data = make_shapes_classification(work / "data", CLASSIFIER_CLASSES, n_train=120, n_val=30,
                                       size=64, seed=seed)
@@ -57,7 +57,7 @@ def train_classifier(work: Path, epochs: int, seed: int) -> tuple[Path, dict[str
         model=CLASSIFIER_RECIPE)
     return Path(record.best_model_path), {"best_val_acc": round(record.best, 4),
                                           "final_val_acc": round(record.final, 4),
-                                          "val_acc": [round(v, 4) for v in record.val_acc],
+                                          "val_acc": [round(v, 4) for v in record.curve],
                                           "epochs": epochs, "train_per_class": 120,
                                           "val_per_class": 30, "image_size": CLASSIFIER_SIZE,
                                           "recipe": CLASSIFIER_RECIPE, "seed": seed,

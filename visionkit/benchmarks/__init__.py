@@ -15,4 +15,5 @@ BENCHMARKS: dict[str, str] = {
     "selective-search": "visionkit.benchmarks.selective_search",
     "detect-latency": "visionkit.benchmarks.detect_latency",
     "data": "visionkit.benchmarks.data_pipeline",
+    "pretrained-detection": "visionkit.benchmarks.pretrained_detection",
 }

@@ -30,7 +30,7 @@ import torch
 from visionkit.benchmarks.plain_loop import plain_loop
 from visionkit.data.synthetic import SHAPES, make_shapes_classification
 from visionkit.fileio import atomic_write_with
-from visionkit.tasks.classification_fit import fit_classifier
+from visionkit.tasks.fitting import fit_classifier
 
 TASK_A = SHAPES[:4]
 TASK_B = SHAPES[4:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,18 +72,32 @@ class GradualUnfreezing(BaseFinetuning):
 
 
 class MetricHistory(L.Callback):
-    """Records a validation metric after every validation epoch (sanity checks left out)."""
+    """Records validation metrics after every validation epoch (sanity checks left out), with
+    the seconds since training started.
 
-    def __init__(self, monitor: str = "val_acc") -> None:
-        self.monitor = monitor
-        self.values: list[float] = []
+    Args:
+        monitors: names of logged metrics to record (a metric not logged records NaN).
+    """
+
+    def __init__(self, monitors: Sequence[str] = ("val_acc",)) -> None:
+        self.monitors = tuple(monitors)
+        self.values: dict[str, list[float]] = {name: [] for name in self.monitors}
+        self.elapsed: list[float] = []
+        self.started = time.perf_counter()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Start the clock."""
+        self.started = time.perf_counter()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Append the epoch's value of `monitor`, when it was logged (this hook runs after the
-        module's ``on_validation_epoch_end``, where tasks log their metrics)."""
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is not None and not trainer.sanity_checking:
-            self.values.append(float(value))
+        """Append the epoch's values (this hook runs after the module's
+        ``on_validation_epoch_end``, where tasks log their metrics)."""
+        if trainer.sanity_checking:
+            return
+        self.elapsed.append(time.perf_counter() - self.started)
+        for name in self.monitors:
+            value = trainer.callback_metrics.get(name)
+            self.values[name].append(float("nan") if value is None else float(value))
 
 
 class SkippedFilesReport(L.Callback):

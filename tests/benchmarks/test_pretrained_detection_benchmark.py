@@ -1,0 +1,49 @@
+"""The pretrained-detection benchmark: torchvision's twin equals our detector; a tiny run of both."""
+
+import json
+
+import torch
+import yaml
+
+from visionkit.benchmarks.pretrained_detection import run, torchvision_twin
+from visionkit.data.synthetic_detection import make_shapes_detection
+from visionkit.detection import create_detector
+
+TINY = {"min_size": 96, "max_size": 96, "fpn_channels": 32, "representation_size": 64,
+        "rpn_post_nms_top_n_test": 50, "box_score_thresh": 0.0}
+
+
+def test_torchvision_twin_detects_exactly_what_ours_detects():
+    torch.manual_seed(0)
+    ours = create_detector("fasterrcnn_efficientnet_lite0_fpn", 3, pretrained_backbone="imagenet",
+                           **TINY).eval()
+    twin = torchvision_twin(ours).eval()
+    images = [torch.rand(3, 80, 120, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    with torch.no_grad():
+        expected, got = ours(images), twin(images)
+    for a, b in zip(expected, got, strict=True):
+        assert len(a["boxes"]) > 0
+        torch.testing.assert_close(b["boxes"], a["boxes"], atol=1e-3, rtol=0)
+        torch.testing.assert_close(b["scores"], a["scores"], atol=1e-4, rtol=0)
+        assert torch.equal(b["labels"], a["labels"])
+
+
+def test_tiny_run_of_both_detectors_writes_curves_and_a_plot(tmp_path):
+    root = make_shapes_detection(tmp_path / "data", ("circle", "square"), n_train=4, n_val=2,
+                                 size=96, max_objects=2, seed=0)
+    config = {"trainer": {"max_epochs": 1, "gradient_clip_val": 10.0},
+              "model": {"name": "fasterrcnn_efficientnet_lite0_fpn", "pretrained_backbone": "imagenet",
+                        "optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4,
+                        "scheduler": "cosine", "warmup_epochs": 0.5, "options": TINY},
+              "data": {"batch_size": 2, "num_workers": 0}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plot = tmp_path / "map.png"
+    result = run(["--config", str(path), "--train-json", str(root / "train.json"), "--val-json",
+                  str(root / "val.json"), "--image-root", str(root), "--minutes", "5",
+                  "--plot", str(plot)])
+    assert set(result["results"]) == {"ours", "torchvision"}
+    for entry in result["results"].values():
+        assert len(entry["val_map"]) == len(entry["elapsed"]) == 1 and 0 <= entry["best"] <= 1
+    assert plot.stat().st_size > 1000
+    json.dumps(result)
