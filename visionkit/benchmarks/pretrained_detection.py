@@ -30,7 +30,7 @@ from torch import nn
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models.transfer import parameter_groups
-from visionkit.tasks.fitting import fit_detector
+from visionkit.tasks.fitting import fit_detector, seed_all
 from visionkit.tasks.optim import build_optimizer, warmup_cosine
 
 DEFAULT_CONFIG = "configs/detect/fasterrcnn_efficientnet_lite0_fpn.yaml"
@@ -93,12 +93,10 @@ def torchvision_twin(ours: nn.Module) -> nn.Module:
 
 def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dict[str, Any]:
     """The plain loop: torchvision's twin of our config's detector, same data and schedule."""
-    import lightning as L
-
     from visionkit.tasks.detection import DetectionTask
     from visionkit.tasks.detection_datamodule import DetectionDataModule
 
-    L.seed_everything(args.seed, verbose=False)
+    seed_all(args.seed)
     dm = DetectionDataModule(args.train_json, args.val_json, args.image_root, **data)
     hp = config["model"]
     ours = DetectionTask(num_classes=dm.num_classes, class_names=dm.classes,

@@ -7,9 +7,9 @@ Two cases (``--case``):
   ``linear_probe`` (backbone frozen), ``finetune`` (all layers, low LR), ``gradual`` (head
   first, one more layer group each epoch), ``discriminative`` (all layers, each group below
   the head at ``group_lr_decay`` x the LR of the one above) and ``from_scratch`` (random init,
-  the same recipe at a from-scratch LR). With ``--plain``, the plain PyTorch loop of
-  `visionkit.benchmarks.plain_loop` runs the fine-tune and the linear probe too, as the
-  reference our recipes must match.
+  the same recipe at a from-scratch LR). The plain PyTorch loop of
+  `visionkit.benchmarks.plain_loop` runs the fine-tune and the linear probe too (``--no-plain``
+  skips it), as the reference our recipes must match.
 - ``synthetic``: a pretext task, offline and small: a backbone pretrained on four synthetic
   shapes (task A) is saved in torchvision's layout, loaded back through
   ``create_classifier(..., pretrained=<path>)`` and transferred to three other shapes (task B).
@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     real.add_argument("--num-workers", type=int, default=2)
     real.add_argument("--strategies", default=",".join(REAL_STRATEGIES),
                       help=f"comma-separated, from {', '.join(REAL_STRATEGIES)}")
-    real.add_argument("--plain", action="store_true",
+    real.add_argument("--plain", action=argparse.BooleanOptionalAction, default=True,
                       help="also run the plain PyTorch loop (fine-tune and linear probe)")
     synthetic = parser.add_argument_group("synthetic shapes")
     synthetic.add_argument("--synthetic-backbone", default="resnet18")

@@ -58,6 +58,12 @@ class FitRecord:
                 **self.extra}
 
 
+def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and torch as `fit_classifier` / `fit_detector` do (Lightning's
+    ``seed_everything``), so a plain loop beside them draws the same initial weights."""
+    L.seed_everything(seed, verbose=False)
+
+
 def _round(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 4)
 
@@ -94,7 +100,7 @@ def fit_classifier(root: str | os.PathLike, out: str | os.PathLike, *, epochs: i
             the data).
         trainer: extra `Trainer` arguments.
     """
-    L.seed_everything(seed, verbose=False)
+    seed_all(seed)
     dm = ImageFolderDataModule(str(root), **dict(data or {}))
     task = ClassificationTask(num_classes=dm.num_classes, class_names=dm.classes,
                               image_size=dm.image_size, **dict(model or {}))
@@ -116,7 +122,7 @@ def fit_detector(train_json: str, val_json: str, image_root: str, out: str | os.
         data, model, trainer: `DetectionDataModule`, `DetectionTask` (besides classes) and
             `Trainer` arguments.
     """
-    L.seed_everything(seed, verbose=False)
+    seed_all(seed)
     dm = DetectionDataModule(train_json, val_json, image_root, **dict(data or {}))
     task = DetectionTask(num_classes=dm.num_classes, class_names=dm.classes,
                          category_ids=dm.category_ids, **dict(model or {}))
