@@ -112,7 +112,7 @@ def example_sheet(samples: list, heatmaps: np.ndarray, classes: list[str], n: in
 
 def run(argv: list[str]) -> dict:
     """Train on shapes, score Grad-CAM(++) localisation on held-out images, return the results."""
-    from visionkit.benchmarks.transfer import train
+    from visionkit.tasks.fitting import fit_classifier
 
     parser = argparse.ArgumentParser(prog="visionkit benchmark gradcam", description=__doc__)
     parser.add_argument("--backbone", default="resnet18")
@@ -140,9 +140,14 @@ def run(argv: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="vk_gradcam_") as tmp:
         data = make_shapes_classification(Path(tmp) / "data", classes, args.n_train, args.n_val,
                                           args.size, seed=args.seed)
-        val_acc, _ = train(data, Path(tmp) / "runs", args.epochs, args.size, args.backbone,
-                           args.seed, lr=args.lr)
-        best = Path(tmp) / "runs" / "checkpoints" / "best.ckpt"
+        record, _ = fit_classifier(
+            data, Path(tmp) / "runs", epochs=args.epochs, seed=args.seed,
+            data={"image_size": args.size, "batch_size": 16, "num_workers": 0,
+                  "crop_scale": (0.5, 1.0), "color_jitter": 0.2},
+            model={"backbone": args.backbone, "optimizer": "adamw", "weight_decay": 0.01,
+                   "lr": args.lr},
+            trainer={"deterministic": True})
+        val_acc, best = record.best, Path(record.best_model_path)
         loaded = load_classifier(best)
         if args.save_checkpoint:
             atomic_write_with(args.save_checkpoint, lambda dest: shutil.copyfile(best, dest))
