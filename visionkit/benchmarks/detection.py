@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -81,13 +80,13 @@ def train(root: Path, out: Path, args: argparse.Namespace, name: str, options: d
 
     ``args`` gives seed, batch_size, num_workers, optimizer, lr, epochs and val_every.
     """
-    import lightning as L
-
+    from visionkit.tasks.callbacks import MetricHistory, rounded
     from visionkit.tasks.detection import DetectionTask
     from visionkit.tasks.detection_datamodule import DetectionDataModule
+    from visionkit.tasks.fitting import seed_all
     from visionkit.tasks.trainer import build_trainer
 
-    L.seed_everything(args.seed, verbose=False)
+    seed_all(args.seed)
     dm = DetectionDataModule(str(root / "train.json"), str(root / "val.json"), str(root),
                              batch_size=args.batch_size, num_workers=args.num_workers,
                              color_jitter=0.1, proposal_cache=str(root / "proposals"))
@@ -95,23 +94,13 @@ def train(root: Path, out: Path, args: argparse.Namespace, name: str, options: d
                          optimizer=args.optimizer, lr=args.lr, weight_decay=1e-4, scheduler="cosine",
                          warmup_epochs=min(1.0, args.epochs / 4), class_names=dm.classes,
                          category_ids=dm.category_ids)
-    history: list[dict[str, float]] = []
-
-    class Record(L.Callback):
-        def on_validation_end(self, trainer, pl_module) -> None:  # noqa: D102
-            if not trainer.sanity_checking:
-                metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()
-                           if k.startswith("val_")}
-                history.append({"epoch": trainer.current_epoch,
-                                "seconds": round(time.perf_counter() - started, 1), **metrics})
-                print(json.dumps(history[-1]), file=sys.stderr, flush=True)
-
+    record = MetricHistory(echo=True)
     trainer = build_trainer(str(out), accelerator="cpu", max_epochs=args.epochs, enable_progress_bar=False,
                             enable_model_summary=False, logger=False, gradient_clip_val=10.0,
                             num_sanity_val_steps=0, check_val_every_n_epoch=args.val_every,
-                            callbacks=[Record()])
-    started = time.perf_counter()
+                            callbacks=[record])
     trainer.fit(task, dm)
+    history = [rounded(row) for row in record.rows]
     return trainer, history
 
 

@@ -64,22 +64,9 @@ def plain_loop(task, loader: DataLoader, _root: str, skip: int = 0) -> float:
 
 def lightning_loop(task, loader: DataLoader, root: str, skip: int = 0) -> float:
     """Seconds from batch ``skip``'s step to the last's inside `Trainer.fit` (no validation)."""
-    import lightning as L
+    from visionkit.tasks.fitting import timed_fit
 
-    class Clock(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: D102
-            if batch_idx == skip:
-                self.started = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: D102
-            self.ended = time.perf_counter()
-
-    clock = Clock()
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, default_root_dir=root,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                        num_sanity_val_steps=0, callbacks=[clock])
-    trainer.fit(task, train_dataloaders=loader)
-    return clock.ended - clock.started
+    return timed_fit(task, loader, root, skip)
 
 
 def run(argv: list[str]) -> dict:

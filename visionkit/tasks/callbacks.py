@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,32 +74,69 @@ class GradualUnfreezing(BaseFinetuning):
 
 
 class MetricHistory(L.Callback):
-    """Records validation metrics after every validation epoch (sanity checks left out), with
-    the seconds since training started.
+    """Records every logged ``val_*`` metric after each validation epoch (sanity checks left
+    out), with the epoch and the seconds since training started.
 
     Args:
-        monitors: names of logged metrics to record (a metric not logged records NaN).
+        monitors: metrics `values` lists (a metric not logged in an epoch gives NaN there).
+        echo: also print each row as a JSON line on stderr (progress of long benchmark runs).
     """
 
-    def __init__(self, monitors: Sequence[str] = ("val_acc",)) -> None:
+    def __init__(self, monitors: Sequence[str] = ("val_acc",), echo: bool = False) -> None:
         self.monitors = tuple(monitors)
-        self.values: dict[str, list[float]] = {name: [] for name in self.monitors}
-        self.elapsed: list[float] = []
+        self.echo = echo
+        self.rows: list[dict[str, float]] = []  # {"epoch", "seconds", "val_...": value}
         self.started = time.perf_counter()
+
+    @property
+    def values(self) -> dict[str, list[float]]:
+        """Each monitored metric, one value per validation."""
+        return {name: [row.get(name, float("nan")) for row in self.rows] for name in self.monitors}
+
+    @property
+    def elapsed(self) -> list[float]:
+        """Seconds from the start of training to the end of each validation."""
+        return [row["seconds"] for row in self.rows]
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Start the clock."""
         self.started = time.perf_counter()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Append the epoch's values (this hook runs after the module's
-        ``on_validation_epoch_end``, where tasks log their metrics)."""
+        """Append the epoch's row (this hook runs after the module's ``on_validation_epoch_end``,
+        where tasks log their metrics)."""
         if trainer.sanity_checking:
             return
-        self.elapsed.append(time.perf_counter() - self.started)
-        for name in self.monitors:
-            value = trainer.callback_metrics.get(name)
-            self.values[name].append(float("nan") if value is None else float(value))
+        row = {"epoch": trainer.current_epoch, "seconds": time.perf_counter() - self.started,
+               **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}}
+        self.rows.append(row)
+        if self.echo:
+            print(json.dumps(rounded(row)), file=sys.stderr, flush=True)
+
+
+def rounded(row: dict[str, float]) -> dict[str, float]:
+    """A `MetricHistory` row for JSON: seconds to 0.1, metrics to 4 decimals."""
+    return {k: v if k == "epoch" else round(v, 1 if k == "seconds" else 4) for k, v in row.items()}
+
+
+class StepClock(L.Callback):
+    """Times training from the start of batch ``skip``'s step to the end of the last batch's."""
+
+    def __init__(self, skip: int = 0) -> None:
+        self.skip = skip
+        self.started = self.ended = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: D102
+        if batch_idx == self.skip:
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: D102
+        self.ended = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        """Seconds between the two hooks."""
+        return self.ended - self.started
 
 
 class SkippedFilesReport(L.Callback):

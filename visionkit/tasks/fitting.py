@@ -16,7 +16,7 @@ from typing import Any
 
 import lightning as L
 
-from visionkit.tasks.callbacks import MetricHistory
+from visionkit.tasks.callbacks import MetricHistory, StepClock
 from visionkit.tasks.classification import ClassificationTask
 from visionkit.tasks.detection import DetectionTask
 from visionkit.tasks.detection_datamodule import DetectionDataModule
@@ -127,3 +127,14 @@ def fit_detector(train_json: str, val_json: str, image_root: str, out: str | os.
     task = DetectionTask(num_classes=dm.num_classes, class_names=dm.classes,
                          category_ids=dm.category_ids, **dict(model or {}))
     return _fit(task, dm, out, ("val_map", "val_map50"), epochs, minutes, trainer), task
+
+
+def timed_fit(task: L.LightningModule, loader: Any, root: str, skip: int = 0) -> float:
+    """Seconds from batch ``skip``'s step to the last's inside `Trainer.fit` of one epoch over
+    ``loader`` (no validation, no logger): what the train-step benchmark times."""
+    clock = StepClock(skip)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, default_root_dir=root,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        num_sanity_val_steps=0, callbacks=[clock])
+    trainer.fit(task, train_dataloaders=loader)
+    return clock.seconds
