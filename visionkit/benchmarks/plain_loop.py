@@ -8,11 +8,9 @@ probe the backbone is frozen and kept in eval mode (its BatchNorm statistics sta
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -26,11 +24,10 @@ def plain_loop(root: str, *, backbone: str, pretrained: str | None, linear_probe
                lr: float, weight_decay: float = 0.01, label_smoothing: float = 0.1,
                dropout: float = 0.0, seed: int = 0, data: dict[str, Any] | None = None) -> dict:
     """Train and evaluate with a plain loop; return ``{"best", "final", "val_acc", "seconds"}``."""
+    from visionkit.tasks.fitting import seed_all
     from visionkit.tasks.image_folder_datamodule import ImageFolderDataModule
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    seed_all(seed)  # Python, NumPy and torch, as fit_classifier seeds them
     spec = BACKBONES[backbone]
     dm = ImageFolderDataModule(root, mean=spec.mean, std=spec.std, **dict(data or {}))
     dm.setup("fit")

@@ -12,7 +12,7 @@ Two cases (``--case``):
   skips it), as the reference our recipes must match.
 - ``synthetic``: a pretext task, offline and small: a backbone pretrained on four synthetic
   shapes (task A) is saved in torchvision's layout, loaded back through
-  ``create_classifier(..., pretrained=<path>)`` and transferred to three other shapes (task B).
+  ``create_classifier(..., pretrained=<path>)`` and transferred to the four other shapes (task B).
 
 JSON: per strategy the val accuracy after each epoch, its best and final, and wall seconds.
 """
