@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from visionkit.detection.faster_rcnn import IMAGENET_MEAN, IMAGENET_STD
 from visionkit.detection.proposals import ProposalGenerator, SelectiveSearch, proposal_inputs
 from visionkit.detection.roi_heads import FastRCNNPredictor, RoIHeads, RoIPool, TwoMLPHead
 from visionkit.detection.transform import DetectionTransform, resize_boxes
+from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
 from visionkit.ops import MultiScaleRoIAlign
 
 

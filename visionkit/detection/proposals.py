@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from visionkit.detection.faster_rcnn import training_targets
 from visionkit.detection.selective_search import SelectiveSearch
+from visionkit.detection.targets import training_targets
 
 ProposalGenerator = Callable[[np.ndarray], np.ndarray]
 

@@ -22,16 +22,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from visionkit.detection.faster_rcnn import IMAGENET_MEAN, IMAGENET_STD
 from visionkit.detection.proposals import ProposalGenerator, SelectiveSearch, proposal_inputs
-from visionkit.detection.roi_heads import FastRCNNPredictor, label_proposals
+from visionkit.detection.roi_heads import FastRCNNPredictor, label_proposals, postprocess_detections
 from visionkit.detection.transform import normalize_image
+from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
 from visionkit.ops import (
     BalancedPositiveNegativeSampler,
     BoxCoder,
     Matcher,
     fastrcnn_loss,
-    postprocess_detections,
     roi_align,
 )
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from visionkit.detection.faster_rcnn import training_targets
 from visionkit.detection.proposals import image_proposals
 from visionkit.detection.rcnn import RCNN
+from visionkit.detection.targets import training_targets
 from visionkit.ops import fastrcnn_loss
 
 Batch = tuple[Sequence[Tensor], Sequence[dict[str, Tensor]], Sequence[Tensor]]

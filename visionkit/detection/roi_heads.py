@@ -22,10 +22,12 @@ from visionkit.ops import (
     BalancedPositiveNegativeSampler,
     BoxCoder,
     Matcher,
+    batched_nms,
     box_iou,
+    clip_boxes_to_image,
     fastrcnn_loss,
     infer_scale,
-    postprocess_detections,
+    remove_small_boxes,
     roi_pool,
 )
 
@@ -168,3 +170,49 @@ def label_proposals(proposals: Tensor, target: Mapping[str, Tensor], matcher: Ma
     if bg_iou_low > 0:
         labels = torch.where(iou.max(0).values < bg_iou_low, -1, labels)
     return candidates, labels, gt[idx.clamp(min=0)]
+
+
+def postprocess_detections(
+    class_logits: Tensor,
+    box_regression: Tensor,
+    proposals: Sequence[Tensor],
+    image_shapes: Sequence[tuple[int, int]],
+    *,
+    box_coder: BoxCoder | None = None,
+    score_thresh: float = 0.05,
+    nms_thresh: float = 0.5,
+    detections_per_img: int = 100,
+    min_size: float = 1e-2,
+) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+    """Per-image lists (boxes, scores, labels) of detections from RoI-head outputs.
+
+    As torchvision's ``RoIHeads.postprocess_detections``: ``class_logits [R, num_classes]``
+    (column 0 background, ``num_classes = K + 1``) and ``box_regression [R, 4 * num_classes]`` (or
+    class-agnostic ``[R, 4]``) for per-image ``xyxy`` ``proposals``. Every (RoI, class >= 1) pair
+    is a candidate: softmax score ``> score_thresh``, box decoded and clipped to its image's
+    ``(height, width)``, sides ``>= min_size``, then per-class NMS at ``nms_thresh`` and the
+    ``detections_per_img`` best. Labels come out as int64 in ``1..K``.
+    """
+    box_coder = box_coder or BoxCoder((10.0, 10.0, 5.0, 5.0))
+    num_classes = class_logits.shape[-1]
+    counts = [p.shape[0] for p in proposals]
+    pred_boxes = box_coder.decode(box_regression, list(proposals)).split(counts, 0)
+    pred_scores = F.softmax(class_logits, -1).split(counts, 0)
+
+    all_boxes, all_scores, all_labels = [], [], []
+    for boxes, scores, image_shape in zip(pred_boxes, pred_scores, image_shapes, strict=True):
+        if boxes.shape[1] == 1:  # class-agnostic regression: one box for every class
+            boxes = boxes.expand(-1, num_classes, -1)
+        boxes = clip_boxes_to_image(boxes, image_shape)[:, 1:].reshape(-1, 4)
+        labels = torch.arange(1, num_classes, device=class_logits.device).repeat(scores.shape[0])
+        scores = scores[:, 1:].reshape(-1)
+
+        keep = torch.where(scores > score_thresh)[0]
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        keep = remove_small_boxes(boxes, min_size)
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        keep = batched_nms(boxes, scores, labels, nms_thresh)[:detections_per_img]
+        all_boxes.append(boxes[keep])
+        all_scores.append(scores[keep])
+        all_labels.append(labels[keep])
+    return all_boxes, all_scores, all_labels

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from visionkit.ops import (
@@ -26,7 +27,8 @@ from visionkit.ops import (
     box_iou,
     clip_boxes_to_image,
     remove_small_boxes,
-    rpn_loss,
+    smooth_l1_loss,
+    zero_loss,
 )
 
 
@@ -116,8 +118,8 @@ class RegionProposalNetwork(nn.Module):
             raise ValueError("the RPN needs targets in training mode")
         labels, matched = self.assign_targets(anchors, [t["boxes"] for t in targets])
         regression_targets = self.box_coder.encode(matched, anchors)
-        loss_objectness, loss_box = rpn_loss(objectness, pred_deltas, labels,
-                                             list(regression_targets), self.sampler)
+        loss_objectness, loss_box = self.compute_loss(objectness, pred_deltas, labels,
+                                                      list(regression_targets))
         return boxes, {"loss_objectness": loss_objectness, "loss_rpn_box_reg": loss_box}
 
     def assign_targets(self, anchors: Sequence[Tensor], gt_boxes: Sequence[Tensor]
@@ -135,6 +137,41 @@ class RegionProposalNetwork(nn.Module):
             labels.append(image_labels)
             matched.append(gt[idx.clamp(min=0)].to(image_anchors.dtype))
         return labels, matched
+
+    def compute_loss(
+        self,
+        objectness: Tensor,
+        pred_bbox_deltas: Tensor,
+        labels: Sequence[Tensor],
+        regression_targets: Sequence[Tensor],
+    ) -> tuple[Tensor, Tensor]:
+        """(BCE over the sampled anchors, smooth L1 of sampled positives / number sampled).
+
+        Args:
+            objectness: ``[A]`` or ``[A, 1]`` logits over the anchors of all images.
+            pred_bbox_deltas: ``[A, 4]`` predicted deltas.
+            labels: per image ``[A_i]`` floats, 1 object, 0 background, -1 ignored
+                (`assign_targets`).
+            regression_targets: per image ``[A_i, 4]`` deltas of the matched boxes.
+
+        ``self.sampler`` picks ``batch_size_per_image`` anchors per image, a
+        ``positive_fraction`` of them objects. As torchvision, the box loss (beta 1/9, summed)
+        is divided by the number of sampled anchors; with none sampled both losses are 0.
+        """
+        pos_masks, neg_masks = self.sampler(labels)
+        sampled_pos = torch.where(torch.cat(pos_masks, dim=0))[0]  # [P]
+        sampled_neg = torch.where(torch.cat(neg_masks, dim=0))[0]  # [N]
+        sampled = torch.cat((sampled_pos, sampled_neg), dim=0)  # [P + N]
+        if sampled.numel() == 0:
+            zero = zero_loss(objectness, pred_bbox_deltas)
+            return zero, zero.clone()
+        labels_cat = torch.cat(list(labels), dim=0)  # [A]
+        targets_cat = torch.cat(list(regression_targets), dim=0)  # [A, 4]
+        box_loss = smooth_l1_loss(pred_bbox_deltas[sampled_pos], targets_cat[sampled_pos],
+                                  beta=1 / 9, reduction="sum") / sampled.numel()
+        objectness_loss = F.binary_cross_entropy_with_logits(
+            objectness.flatten()[sampled], labels_cat[sampled].to(objectness.dtype))
+        return objectness_loss, box_loss
 
     def filter_proposals(
         self,

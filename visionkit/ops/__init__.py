@@ -9,8 +9,8 @@ Boxes are ``xyxy`` absolute pixels, float, ``[N, 4]``. Call conventions follow t
 - `matcher`: Matcher (ground-truth index, -1 background, -2 ignored)
 - `sampler`: BalancedPositiveNegativeSampler
 - `anchors`: AnchorGenerator
-- `losses`: smooth_l1_loss, fastrcnn_loss, rpn_loss
-- `nms`: nms, batched_nms, nms_reference, postprocess_detections
+- `losses`: smooth_l1_loss, fastrcnn_loss, zero_loss
+- `nms`: nms, batched_nms, nms_reference
 - `roi`: roi_pool, roi_align, MultiScaleRoIAlign (FPN level assignment)
 """
 
@@ -24,9 +24,9 @@ from visionkit.ops.boxes import (
     generalized_box_iou,
     remove_small_boxes,
 )
-from visionkit.ops.losses import fastrcnn_loss, rpn_loss, smooth_l1_loss
+from visionkit.ops.losses import fastrcnn_loss, smooth_l1_loss, zero_loss
 from visionkit.ops.matcher import Matcher
-from visionkit.ops.nms import batched_nms, nms, nms_reference, postprocess_detections
+from visionkit.ops.nms import batched_nms, nms, nms_reference
 from visionkit.ops.roi import (
     MultiScaleRoIAlign,
     boxes_to_rois,
@@ -56,10 +56,9 @@ __all__ = [
     "infer_scale",
     "nms",
     "nms_reference",
-    "postprocess_detections",
     "remove_small_boxes",
     "roi_align",
     "roi_pool",
-    "rpn_loss",
     "smooth_l1_loss",
+    "zero_loss",
 ]

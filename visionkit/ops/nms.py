@@ -1,4 +1,4 @@
-"""Non-maximum suppression and the RoI-head post-processing built on it.
+"""Non-maximum suppression: greedy, per class (batched), and a pure-PyTorch reference.
 
 Convention: ``xyxy`` pixel boxes ``[N, 4]`` with scores ``[N]``; a box is dropped when its IoU with
 a higher-scoring kept box (of the same class, for the batched form) is ``> iou_threshold``.
@@ -9,27 +9,15 @@ input dtype, on boxes shifted by class in that dtype, where a box thinner than t
 at the shift loses its overlaps and coordinates below -1 let classes touch). The two agree
 except for IoUs within float32 rounding of the threshold and such degenerate inputs.
 `nms_reference` is a slow pure-PyTorch version of the same rule, kept for tests.
-
-`postprocess_detections` turns RoI-head outputs into detections as torchvision's
-``RoIHeads.postprocess_detections``: ``class_logits [R, num_classes]`` (column 0 background,
-``num_classes = K + 1``) and ``box_regression [R, 4 * num_classes]`` (or class-agnostic
-``[R, 4]``) for per-image ``xyxy`` ``proposals``. Every (RoI, class >= 1) pair is a candidate:
-softmax score ``> score_thresh``, box decoded and clipped to its image's ``(height, width)``,
-sides ``>= min_size``, then per-class NMS at ``nms_thresh`` and the ``detections_per_img``
-best. Labels come out as int64 in ``1..K``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
-import torch.nn.functional as F
 import torchvision.ops
 from torch import Tensor
 
-from visionkit.ops.box_coder import BoxCoder
-from visionkit.ops.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
+from visionkit.ops.boxes import box_iou
 
 # Above this many coordinates, per-class NMS calls beat one call on class-shifted boxes
 # (whose work is quadratic across classes); the same switch points as torchvision.
@@ -112,41 +100,3 @@ def nms_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor
         keep.append(i)
         suppressed |= iou[i] > iou_threshold
     return order[torch.tensor(keep, dtype=torch.int64, device=boxes.device)]
-
-
-def postprocess_detections(
-    class_logits: Tensor,
-    box_regression: Tensor,
-    proposals: Sequence[Tensor],
-    image_shapes: Sequence[tuple[int, int]],
-    *,
-    box_coder: BoxCoder | None = None,
-    score_thresh: float = 0.05,
-    nms_thresh: float = 0.5,
-    detections_per_img: int = 100,
-    min_size: float = 1e-2,
-) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-    """Per-image lists (boxes, scores, labels) of detections from RoI-head outputs."""
-    box_coder = box_coder or BoxCoder((10.0, 10.0, 5.0, 5.0))
-    num_classes = class_logits.shape[-1]
-    counts = [p.shape[0] for p in proposals]
-    pred_boxes = box_coder.decode(box_regression, list(proposals)).split(counts, 0)
-    pred_scores = F.softmax(class_logits, -1).split(counts, 0)
-
-    all_boxes, all_scores, all_labels = [], [], []
-    for boxes, scores, image_shape in zip(pred_boxes, pred_scores, image_shapes, strict=True):
-        if boxes.shape[1] == 1:  # class-agnostic regression: one box for every class
-            boxes = boxes.expand(-1, num_classes, -1)
-        boxes = clip_boxes_to_image(boxes, image_shape)[:, 1:].reshape(-1, 4)
-        labels = torch.arange(1, num_classes, device=class_logits.device).repeat(scores.shape[0])
-        scores = scores[:, 1:].reshape(-1)
-
-        keep = torch.where(scores > score_thresh)[0]
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = remove_small_boxes(boxes, min_size)
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = batched_nms(boxes, scores, labels, nms_thresh)[:detections_per_img]
-        all_boxes.append(boxes[keep])
-        all_scores.append(scores[keep])
-        all_labels.append(labels[keep])
-    return all_boxes, all_scores, all_labels
