@@ -23,6 +23,7 @@ Every problem raises `DatasetError` naming the file (or input), the record and t
 from __future__ import annotations
 
 import contextlib
+import enum
 import io
 import json
 import math
@@ -37,6 +38,49 @@ import numpy as np
 from visionkit.errors import ConfigError, DatasetError
 
 _REQUIRED = object()
+
+
+class _Kind(enum.Enum):
+    """What a numeric field may hold. Each value lists the numpy dtype kinds it accepts
+    (``dtype.kind``: "b" bool, "i" signed integer, "u" unsigned integer, "f" float)."""
+
+    INTEGER = ("i", "u")  # ids and labels
+    NUMBER = ("i", "u", "f")  # scores, areas, box coordinates
+    FLAG = ("b", "i", "u")  # iscrowd: a bool or an integer (0 = false)
+
+    def accepts(self, dtype: np.dtype) -> bool:
+        """Whether an array of ``dtype`` holds values of this kind."""
+        return dtype.kind in self.value
+
+    @property
+    def allows_float(self) -> bool:
+        """Whether floats are allowed (they must then be finite)."""
+        return "f" in self.value
+
+    @property
+    def allows_bool(self) -> bool:
+        """Whether Python/numpy bools are allowed (they are ints to Python, but not numbers here)."""
+        return "b" in self.value
+
+
+def _is_float(arr: np.ndarray) -> bool:
+    """Whether ``arr`` has a floating-point dtype (and so may hold NaN or infinity)."""
+    return arr.dtype.kind == "f"
+
+
+@dataclass(frozen=True)
+class _FlatObjects:
+    """Per-image dicts ``image_id -> {"boxes", field: [N], ...}`` flattened to one row per object."""
+
+    image_id: np.ndarray  # [N] int64
+    bbox: np.ndarray  # [N, 4] float64 xywh
+    fields: dict[str, np.ndarray]  # field -> [N]: int64 for required integer fields, else float64
+    location: np.ndarray  # [N, 2] int64: (image id, index of the object within its image)
+    what: str  # what one object is called in messages: "detection", "object"
+
+    def name(self, i: int) -> str:
+        """How error messages name the object in row ``i``."""
+        return f"image {self.location[i, 0]} {self.what} {self.location[i, 1]}"
 
 
 @dataclass(frozen=True)
@@ -120,21 +164,21 @@ def load_ground_truth(gt: str | os.PathLike | Mapping[str, Any] | Any) -> CocoGr
             raise DatasetError(f"{source}: missing list field '{key}'")
     images, anns, cats = data["images"], data["annotations"], data["categories"]
 
-    image_ids = _column(images, "id", "iu", source, "image")
+    image_ids = _column(images, "id", _Kind.INTEGER, source, "image")
     _check_unique(image_ids, source, "image")
-    cat_ids = _column(cats, "id", "iu", source, "category")
+    cat_ids = _column(cats, "id", _Kind.INTEGER, source, "category")
     _check_unique(cat_ids, source, "category")
-    ann_ids = _column(anns, "id", "iu", source, "annotation")
+    ann_ids = _column(anns, "id", _Kind.INTEGER, source, "annotation")
     _check_unique(ann_ids, source, "annotation")
-    ann_img = _column(anns, "image_id", "iu", source, "annotation")
+    ann_img = _column(anns, "image_id", _Kind.INTEGER, source, "annotation")
     _check_known(ann_img, image_ids, source, lambda i: f"annotation {i}", "image_id", "image")
-    ann_cat = _column(anns, "category_id", "iu", source, "annotation")
+    ann_cat = _column(anns, "category_id", _Kind.INTEGER, source, "annotation")
     _check_known(ann_cat, cat_ids, source, lambda i: f"annotation {i}", "category_id", "category")
     bbox = _bbox_column(anns, source, "annotation")
-    area = _column(anns, "area", "iuf", source, "annotation", default=0).astype(np.float64)
+    area = _column(anns, "area", _Kind.NUMBER, source, "annotation", default=0).astype(np.float64)
     missing = [i for i, a in enumerate(anns) if "area" not in a]
     area[missing] = bbox[missing, 2] * bbox[missing, 3]
-    iscrowd = _column(anns, "iscrowd", "biu", source, "annotation", default=0) != 0
+    iscrowd = _column(anns, "iscrowd", _Kind.FLAG, source, "annotation", default=0) != 0
     if (ann_ids == 0).any():
         warnings.warn(f"{source}: annotation {int(np.flatnonzero(ann_ids == 0)[0])} has id 0; "
                       "like pycocotools, a detection matched to it counts as a false positive",
@@ -157,9 +201,10 @@ def load_detections(detections: str | os.PathLike | Sequence[Mapping[str, Any]] 
         if iou_type != "bbox":
             raise ConfigError("per-image tensor detections only support iou_type='bbox'")
         source = "<detections>"
-        img, bbox, fields, name = _per_image(detections, source, "detection",
-                                             {"labels": "iu", "scores": "iuf"})
-        labels, score = fields["labels"], fields["scores"]
+        flat = _per_image(detections, source, "detection",
+                          {"labels": _Kind.INTEGER, "scores": _Kind.NUMBER})
+        img, bbox, name = flat.image_id, flat.bbox, flat.name
+        labels, score = flat.fields["labels"], flat.fields["scores"]
         label_field = "labels"
     else:
         if isinstance(detections, (str, os.PathLike)):
@@ -168,18 +213,16 @@ def load_detections(detections: str | os.PathLike | Sequence[Mapping[str, Any]] 
             source, records = "<detections list>", detections
         if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
             raise DatasetError(f"{source}: expected a JSON list of COCO results")
-        img = _column(records, "image_id", "iu", source, "result")
-        labels = _column(records, "category_id", "iu", source, "result")
-        score = _column(records, "score", "iuf", source, "result").astype(np.float64)
+        img = _column(records, "image_id", _Kind.INTEGER, source, "result")
+        labels = _column(records, "category_id", _Kind.INTEGER, source, "result")
+        score = _column(records, "score", _Kind.NUMBER, source, "result").astype(np.float64)
         if iou_type == "bbox":
             bbox = _bbox_column(records, source, "result")
         else:
             _require_field(records, "segmentation", source, "result")
             bbox = np.full((len(records), 4), np.nan)
         label_field = "category_id"
-
-        def name(i: int) -> str:
-            return f"result {i}"
+        name = _result_name
 
     if label_to_category is not None:
         labels = _map_labels(labels, label_to_category, source, name, label_field)
@@ -207,33 +250,31 @@ def ground_truth_from_targets(targets: Mapping[Any, Mapping[str, Any]], category
     """Ground truth from our dataset targets, image id -> ``{"boxes" xyxy [N, 4], "labels" [N],
     "iscrowd" [N] (default 0), "area" [N] (default the box area)}``; every key is an image."""
     source = "<targets>"
-    img, bbox, fields, name = _per_image(targets, source, "object", {"labels": "iu"},
-                                         {"iscrowd": "biu", "area": "iuf"})
-    labels = fields["labels"]
+    flat = _per_image(targets, source, "object", {"labels": _Kind.INTEGER},
+                      {"iscrowd": _Kind.FLAG, "area": _Kind.NUMBER})
+    labels = flat.fields["labels"]
     if label_to_category is not None:
-        labels = _map_labels(labels, label_to_category, source, name, "labels")
+        labels = _map_labels(labels, label_to_category, source, flat.name, "labels")
     cat_ids = np.unique(np.asarray(category_ids, dtype=np.int64))
-    _check_known(labels, cat_ids, source, name, "labels", "category being evaluated")
-    area = np.where(np.isnan(fields["area"]), bbox[:, 2] * bbox[:, 3], fields["area"])
+    _check_known(labels, cat_ids, source, flat.name, "labels", "category being evaluated")
+    area = np.where(np.isnan(flat.fields["area"]), flat.bbox[:, 2] * flat.bbox[:, 3], flat.fields["area"])
     names = category_names or {}
     return CocoGroundTruth(
         source=source, image_ids=np.unique(np.array([int(k) for k in targets], dtype=np.int64)),
         category_ids=cat_ids, category_names=tuple(str(names.get(c, c)) for c in cat_ids.tolist()),
-        image_id=img, category_id=labels, bbox=bbox, area=area,
-        iscrowd=np.nan_to_num(fields["iscrowd"]) != 0, ann_id=np.arange(1, len(img) + 1))
+        image_id=flat.image_id, category_id=labels, bbox=flat.bbox, area=area,
+        iscrowd=np.nan_to_num(flat.fields["iscrowd"]) != 0, ann_id=np.arange(1, len(flat.image_id) + 1))
 
 
-def _per_image(items: Mapping[Any, Any], source: str, what: str, required: Mapping[str, str],
-               optional: Mapping[str, str] | None = None
-               ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], Callable[[int], str]]:
+def _per_image(items: Mapping[Any, Any], source: str, what: str, required: Mapping[str, _Kind],
+               optional: Mapping[str, _Kind] | None = None) -> _FlatObjects:
     """Concatenate ``image_id -> {"boxes" xyxy [N, 4], field: [N], ...}`` into flat arrays.
 
-    ``required`` and ``optional`` map field names to allowed dtype kinds; an optional field missing
-    from an image reads as NaN there. Returns image ids, xywh boxes, the fields, and a function
-    naming the record at a flat index (for error messages).
+    ``required`` and ``optional`` map field names to the kind of value they hold; an optional
+    field missing from an image reads as NaN there. ``what`` names one object in messages.
     """
     optional = optional or {}
-    imgs, boxes, where = [], [], []
+    imgs, boxes, locations = [], [], []
     columns: dict[str, list[np.ndarray]] = {f: [] for f in (*required, *optional)}
     for key, item in items.items():
         image_id = int(key)
@@ -243,37 +284,43 @@ def _per_image(items: Mapping[Any, Any], source: str, what: str, required: Mappi
         for field in ("boxes", *required):
             if field not in item:
                 raise DatasetError(f"{source}: image {image_id}: missing field '{field}'")
-        b = to_numpy(item["boxes"]).astype(np.float64)
-        b = b.reshape(0, 4) if b.size == 0 else b
-        if b.ndim != 2 or b.shape[1] != 4:
+        xyxy = to_numpy(item["boxes"]).astype(np.float64)  # [n, 4]
+        xyxy = xyxy.reshape(0, 4) if xyxy.size == 0 else xyxy
+        if xyxy.ndim != 2 or xyxy.shape[1] != 4:
             raise DatasetError(f"{source}: image {image_id}: field 'boxes': expected shape [N, 4], "
-                               f"got {list(b.shape)}")
-        _check_finite(b, f"{source}: image {image_id} {what}", "boxes")
-        for field, kinds in (*required.items(), *optional.items()):
+                               f"got {list(xyxy.shape)}")
+        _check_finite(xyxy, f"{source}: image {image_id} {what}", "boxes")
+        count = len(xyxy)
+        for field, kind in (*required.items(), *optional.items()):
             if field not in item:
-                columns[field].append(np.full(len(b), np.nan))
+                columns[field].append(np.full(count, np.nan))
                 continue
             arr = to_numpy(item[field])
-            if arr.shape != (len(b),) or (arr.size and arr.dtype.kind not in kinds):
+            if arr.shape != (count,) or (arr.size and not kind.accepts(arr.dtype)):
                 raise DatasetError(f"{source}: image {image_id}: field '{field}': expected "
-                                   f"{len(b)} {'numbers' if 'f' in kinds else 'integers'}, "
+                                   f"{count} {'numbers' if kind.allows_float else 'integers'}, "
                                    f"got shape {list(arr.shape)} of {arr.dtype}")
-            if "f" in kinds:
+            if kind.allows_float:
                 _check_finite(arr, f"{source}: image {image_id} {what}", field)
             columns[field].append(arr)
-        imgs.append(np.full(len(b), image_id, dtype=np.int64))
-        boxes.append(np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1))
-        where.append(np.stack([np.full(len(b), image_id), np.arange(len(b))], axis=1))
-    located = np.concatenate(where) if where else np.zeros((0, 2), dtype=np.int64)
-
-    def name(i: int) -> str:
-        return f"image {located[i, 0]} {what} {located[i, 1]}"
+        imgs.append(np.full(count, image_id, dtype=np.int64))
+        boxes.append(np.stack([xyxy[:, 0], xyxy[:, 1], xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]],
+                              axis=1))
+        locations.append(np.stack([np.full(count, image_id), np.arange(count)], axis=1))
 
     fields = {f: (np.concatenate(c) if c else np.zeros(0)) for f, c in columns.items()}
-    for f in required:
-        fields[f] = fields[f].astype(np.int64 if required[f] == "iu" else np.float64)
-    return (np.concatenate(imgs) if imgs else np.zeros(0, dtype=np.int64),
-            np.concatenate(boxes) if boxes else np.zeros((0, 4)), fields, name)
+    for f, kind in required.items():
+        fields[f] = fields[f].astype(np.int64 if kind is _Kind.INTEGER else np.float64)
+    return _FlatObjects(
+        image_id=np.concatenate(imgs) if imgs else np.zeros(0, dtype=np.int64),
+        bbox=np.concatenate(boxes) if boxes else np.zeros((0, 4)), fields=fields,
+        location=np.concatenate(locations) if locations else np.zeros((0, 2), dtype=np.int64),
+        what=what)
+
+
+def _result_name(i: int) -> str:
+    """How error messages name the ``i``-th record of a COCO results list."""
+    return f"result {i}"
 
 
 def _check_finite(arr: np.ndarray, record: str, field: str) -> None:
@@ -298,9 +345,9 @@ def _read_json(path: str | os.PathLike) -> Any:
         raise DatasetError(f"{path}: not valid JSON ({err})") from None
 
 
-def _column(records: Sequence[Any], field: str, kinds: str, source: str, what: str,
+def _column(records: Sequence[Any], field: str, kind: _Kind, source: str, what: str,
             default: Any = _REQUIRED) -> np.ndarray:
-    """Field ``field`` of every record as an array whose dtype kind is in ``kinds``.
+    """Field ``field`` of every record as an array of ``kind`` (int64 for `_Kind.INTEGER`).
 
     Floats must be finite. The fast path reads all records at once; when that fails the records
     are scanned to name the first bad one.
@@ -313,9 +360,9 @@ def _column(records: Sequence[Any], field: str, kinds: str, source: str, what: s
         arr = np.asarray(values)
     except (KeyError, TypeError, AttributeError, ValueError):
         arr = None
-    if arr is not None and (len(arr) == 0 or (arr.ndim == 1 and arr.dtype.kind in kinds and (
-            arr.dtype.kind != "f" or np.isfinite(arr).all()))):
-        return arr.astype(np.int64) if kinds == "iu" else arr
+    if arr is not None and (len(arr) == 0 or (arr.ndim == 1 and kind.accepts(arr.dtype) and (
+            not _is_float(arr) or np.isfinite(arr).all()))):
+        return arr.astype(np.int64) if kind is _Kind.INTEGER else arr
     for i, r in enumerate(records):
         if not isinstance(r, Mapping):
             raise DatasetError(f"{source}: {what} {i}: expected an object, got {type(r).__name__}")
@@ -323,7 +370,7 @@ def _column(records: Sequence[Any], field: str, kinds: str, source: str, what: s
             if default is _REQUIRED:
                 raise DatasetError(f"{source}: {what} {i}: missing field '{field}'")
             continue
-        problem = _value_problem(r[field], kinds)
+        problem = _value_problem(r[field], kind)
         if problem:
             raise DatasetError(f"{source}: {what} {i}: field '{field}': {problem}")
     raise DatasetError(f"{source}: field '{field}' of the {what}s cannot be read as one array")
@@ -336,11 +383,11 @@ def _require_field(records: Sequence[Any], field: str, source: str, what: str) -
             raise DatasetError(f"{source}: {what} {i}: missing field '{field}'")
 
 
-def _value_problem(value: Any, kinds: str) -> str | None:
-    """Why ``value`` is not a valid scalar of ``kinds``, or None when it is."""
-    if isinstance(value, bool) and "b" not in kinds:
+def _value_problem(value: Any, kind: _Kind) -> str | None:
+    """Why ``value`` is not a valid scalar of ``kind``, or None when it is."""
+    if isinstance(value, bool) and not kind.allows_bool:
         return f"expected a number, got {value!r}"
-    if "f" in kinds:
+    if kind.allows_float:
         if not isinstance(value, (int, float, np.integer, np.floating)):
             return f"expected a number, got {value!r:.60}"
         if not math.isfinite(value):
@@ -358,7 +405,7 @@ def _bbox_column(records: Sequence[Any], source: str, what: str) -> np.ndarray:
         arr = None
     if arr is not None and len(records) == 0:
         return np.zeros((0, 4))
-    if (arr is not None and arr.shape == (len(records), 4) and arr.dtype.kind in "iuf"
+    if (arr is not None and arr.shape == (len(records), 4) and _Kind.NUMBER.accepts(arr.dtype)
             and np.isfinite(arr).all()):
         return arr.astype(np.float64)
     for i, r in enumerate(records):
@@ -371,7 +418,7 @@ def _bbox_column(records: Sequence[Any], source: str, what: str) -> np.ndarray:
             raise DatasetError(f"{source}: {what} {i}: field 'bbox': expected 4 numbers "
                                f"[x, y, width, height], got {box!r:.80}")
         for v in box:
-            problem = _value_problem(v, "iuf")
+            problem = _value_problem(v, _Kind.NUMBER)
             if problem:
                 raise DatasetError(f"{source}: {what} {i}: field 'bbox': {problem}")
     raise DatasetError(f"{source}: field 'bbox' of the {what}s cannot be read as one array")
