@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from visionkit.checkpoint_record import CheckpointRecord, write_record
 from visionkit.models import create_classifier
 
 
@@ -14,10 +15,11 @@ def write_checkpoint(path: Path, backbone: str = "resnet18", classes=("circle", 
                      size: int = 48) -> Path:
     """A classification checkpoint as `classify fit` writes it (random weights)."""
     model = create_classifier(backbone, len(classes))
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "visionkit": {"task": "classification", "model": dict(model.config),
-                              "classes": list(classes), "image_size": size, "crop_fraction": 0.875,
-                              "mean": list(model.backbone.mean), "std": list(model.backbone.std)}}, path)
+    data = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}}
+    write_record(data, CheckpointRecord("classification", dict(model.config), list(classes),
+                                        image_size=size, crop_fraction=0.875,
+                                        mean=list(model.backbone.mean), std=list(model.backbone.std)))
+    torch.save(data, path)
     return path
 
 

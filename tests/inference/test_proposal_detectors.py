@@ -5,6 +5,7 @@ import json
 
 import torch
 
+from visionkit.checkpoint_record import read_record
 from visionkit.cli import main
 from visionkit.detection import SelectiveSearch
 from visionkit.tasks.checkpoint_io import save_task_checkpoint
@@ -43,9 +44,9 @@ def test_fit_with_the_fast_rcnn_config_uses_cached_proposals(shapes_set, tmp_pat
     assert main(args) == 0
     assert len(list(cache.glob("*/*.npy"))) == 10  # 4 train + 6 val images, computed once
     best = tmp_path / "run" / "version_0" / "checkpoints" / "best.ckpt"
-    meta = torch.load(best, weights_only=True)["visionkit"]
-    assert meta["model"]["name"] == "fast_rcnn_resnet18"
-    assert meta["model"]["proposals"] == SelectiveSearch(**PROPOSALS).settings
+    record = read_record(torch.load(best, weights_only=True), best, "detection")
+    assert record.model["name"] == "fast_rcnn_resnet18"
+    assert record.model["proposals"] == SelectiveSearch(**PROPOSALS).settings
 
     out = tmp_path / "pred"
     assert main(["detect", "predict", "--weights", str(best), "--gt", str(shapes_set / "val.json"),

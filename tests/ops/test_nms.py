@@ -15,7 +15,7 @@ from visionkit.ops import (
     nms_reference,
 )
 
-from ._helpers import assert_close, boxes_strategy, random_boxes
+from ._helpers import boxes_strategy, random_boxes
 
 
 def _scores(n: int, seed: int, device) -> torch.Tensor:

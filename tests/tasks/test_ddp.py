@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from visionkit.checkpoint_record import read_record
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.data.synthetic_detection import make_shapes_detection
 
@@ -122,11 +123,10 @@ def test_classify_fit_under_ddp_writes_checkpoints_with_metadata(shapes, tmp_pat
     for name in ("best", "last"):
         ckpt = checkpoint(run_dir, name)
         assert ckpt["epoch"] == 0 and ckpt["state_dict"]
-        meta = ckpt["visionkit"]
-        assert meta["task"] == "classification" and meta["image_size"] == 32
-        assert meta["classes"] == ["circle", "square", "triangle"]
+        record = read_record(ckpt, name, "classification")
+        assert record.image_size == 32 and record.classes == ["circle", "square", "triangle"]
         loaded = load_classifier(run_dir / "checkpoints" / f"{name}.ckpt")  # weights + metadata
-        assert loaded.classes == meta["classes"]
+        assert loaded.classes == record.classes
 
 
 # --- detection ----------------------------------------------------------------------------------
@@ -174,6 +174,6 @@ def test_detect_fit_under_ddp_completes_and_reports_invalid_records(scenes, tmp_
     assert all(0.0 <= v <= 1.0 for v in values.values()), values
     assert "annotation id 999" in (run_dir / "skipped_files.txt").read_text()
     for name in ("best", "last"):
-        meta = checkpoint(run_dir, name)["visionkit"]
-        assert meta["task"] == "detection" and meta["classes"] == ["circle", "star"]
-        assert meta["category_ids"] == [1, 5] and meta["model"]["num_classes"] == 3
+        record = read_record(checkpoint(run_dir, name), name, "detection")
+        assert record.classes == ["circle", "star"] and record.category_ids == [1, 5]
+        assert record.num_classes == 3

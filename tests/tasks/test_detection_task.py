@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from visionkit.checkpoint_record import read_record
 from visionkit.cli import main
 from visionkit.commands.detect import with_cuda_amp
 from visionkit.data.synthetic_detection import make_shapes_detection
@@ -56,12 +57,12 @@ def test_fit_logs_coco_map_writes_checkpoints_and_validates(shapes, tmp_path):
     best = run / "checkpoints" / "best.ckpt"
     assert best.is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     ckpt = torch.load(best, weights_only=True)
-    meta = ckpt["visionkit"]
-    assert meta["task"] == "detection" and meta["classes"] == ["circle", "star"]
-    assert meta["category_ids"] == [1, 5] and meta["model"]["name"] == "fasterrcnn_resnet18_fpn"
-    assert meta["model"]["num_classes"] == 3 and meta["min_size"] == [64]
+    record = read_record(ckpt, best, "detection")
+    assert record.classes == ["circle", "star"] and record.category_ids == [1, 5]
+    assert record.model["name"] == "fasterrcnn_resnet18_fpn" and record.num_classes == 3
+    assert record.model["min_size"] == 64
     # The checkpoint alone rebuilds the model (builder arguments + weights).
-    model = create_detector(**meta["model"], pretrained=best)
+    model = create_detector(**record.model, pretrained=best)
     assert torch.equal(model.state_dict()["rpn.head.cls_logits.weight"],
                        ckpt["state_dict"]["model.rpn.head.cls_logits.weight"])
 

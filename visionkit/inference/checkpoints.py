@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from visionkit.errors import ConfigError
+from visionkit.checkpoint_record import read_record
 from visionkit.inference.classification import LoadedClassifier, classifier_from_checkpoint
 from visionkit.inference.detector_loading import LoadedDetector, detector_from_checkpoint
 from visionkit.models.weights import load_checkpoint_file
@@ -18,10 +18,6 @@ def load_checkpoint_model(ckpt: str | os.PathLike, device: torch.device | str = 
     """The classifier or detector (by the checkpoint's task) in eval mode on ``device``."""
     path = Path(ckpt)
     data = load_checkpoint_file(path)
-    task = (data.get("visionkit") or {}).get("task")
-    if task == "classification":
+    if read_record(data, path).task == "classification":
         return classifier_from_checkpoint(data, path, device)
-    if task == "detection":
-        return detector_from_checkpoint(data, path, device)
-    raise ConfigError(f"{path}: not a visionkit classification or detection checkpoint "
-                      f"(task: {task or 'none'})")
+    return detector_from_checkpoint(data, path, device)

@@ -15,11 +15,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from visionkit.checkpoint_record import read_record
 from visionkit.data.image_folder import ImageFolderDataset, collate_classification
 from visionkit.data.sources import expand_image_sources
 from visionkit.data.transforms import classification_eval_transform
 from visionkit.device import auto_device
-from visionkit.errors import ConfigError
 from visionkit.fileio import atomic_open
 from visionkit.models import ImageClassifier, create_classifier
 from visionkit.models.weights import load_checkpoint_file
@@ -46,17 +46,13 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu"
 def classifier_from_checkpoint(data: dict, path: Path, device: torch.device | str = "cpu"
                                ) -> LoadedClassifier:
     """The classifier in checkpoint contents ``data`` already read from ``path``."""
-    meta = data.get("visionkit")
-    if not meta or meta.get("task") != "classification":
-        task = meta.get("task") if meta else "none (not written by visionkit)"
-        raise ConfigError(f"{path}: not a classification checkpoint (task: {task})")
-    model = create_classifier(**{**meta["model"], "pretrained": None})
+    record = read_record(data, path, "classification")
+    model = create_classifier(**{**record.model, "pretrained": None})
     state = {k.removeprefix("model."): v for k, v in data["state_dict"].items()}
     model.load_state_dict(state)
     model.eval().to(device)
-    classes = meta["classes"] or [str(i) for i in range(meta["model"]["num_classes"])]
-    return LoadedClassifier(model, classes, meta["image_size"], meta["crop_fraction"],
-                            meta["mean"], meta["std"])
+    return LoadedClassifier(model, record.class_names(), record.image_size, record.crop_fraction,
+                            record.mean, record.std)
 
 
 @torch.inference_mode()

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 import torchvision
 
+from visionkit.checkpoint_record import read_record
 from visionkit.detection import FasterRCNN, create_detector
 from visionkit.detection.inference_speed import optimize_for_inference
 from visionkit.detection.weights import load_detector_weights
@@ -67,15 +68,8 @@ def detector_from_checkpoint(data: dict, path: Path, device: torch.device | str 
                              **options: Any) -> LoadedDetector:
     """The detector (eval mode, on ``device``) in checkpoint contents ``data`` read from ``path``;
     ``options`` as for `load_detector`."""
-    meta = data.get("visionkit")
-    if not meta or meta.get("task") != "detection":
-        task = meta.get("task") if meta else "none (not written by visionkit)"
-        raise ConfigError(f"{path}: not a detection checkpoint (task: {task}); "
-                          f"pass a file written by `visionkit detect fit`")
-    config = {**meta["model"], **options}
-    detector = create_detector(**config)
+    record = read_record(data, path, "detection", hint="pass a file written by `visionkit detect fit`")
+    detector = create_detector(**{**record.model, **options})
     load_detector_weights(detector, data["state_dict"], str(path))
-    num_labels = config["num_classes"] - 1
-    ids = list(meta.get("category_ids") or range(1, num_labels + 1))
-    names = list(meta.get("classes") or [str(i) for i in ids])
-    return LoadedDetector(optimize_for_inference(detector).to(device), names, ids, str(path))
+    return LoadedDetector(optimize_for_inference(detector).to(device), record.class_names(),
+                          record.label_category_ids(), str(path))

@@ -162,7 +162,7 @@ def require_onnx() -> None:
 
 
 def write_onnx(target: Exportable, out: Path) -> None:
-    """Export ``target.module`` to ONNX with the metadata under ``metadata_props["visionkit"]``."""
+    """Export ``target.module`` to ONNX with its metadata as the ONNX metadata property ``visionkit``."""
     import onnx
 
     buffer = io.BytesIO()

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from visionkit.checkpoint_record import has_record, read_record, write_record
 from visionkit.errors import WeightsError
 from visionkit.fileio import atomic_write_with
 
@@ -116,8 +117,9 @@ def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: bool =
     """Inference-only copy of a `fit` checkpoint: its weights (fp16 if ``half``) and visionkit
     metadata, without optimizer state (written atomically)."""
     data = load_checkpoint_file(src)
-    if "visionkit" not in data or not isinstance(data.get("state_dict"), dict):
+    if not has_record(data) or not isinstance(data.get("state_dict"), dict):
         raise WeightsError(f"{src}: not a visionkit checkpoint (no state_dict/visionkit entries)")
     state = {k: v.half() if half and v.is_floating_point() else v for k, v in data["state_dict"].items()}
-    slim = {"state_dict": state, "visionkit": data["visionkit"]}
+    slim = {"state_dict": state}
+    write_record(slim, read_record(data, src))
     return atomic_write_with(dst, lambda tmp: torch.save(slim, tmp))

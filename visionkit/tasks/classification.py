@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
+from visionkit.checkpoint_record import CheckpointRecord, write_record
 from visionkit.data.mixup import MixupCutmix
 from visionkit.errors import ConfigError
 from visionkit.evaluation.confusion import ConfusionMatrix, plot_confusion_matrix
@@ -234,16 +235,20 @@ class ClassificationTask(L.LightningModule):
             callbacks.append(GradualUnfreezing(self.hparams.unfreeze_every))
         return callbacks
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Store what inference needs beside the weights (model args, classes, preprocessing)."""
+    def checkpoint_record(self) -> CheckpointRecord:
+        """What inference needs beside the weights: model arguments, classes, preprocessing."""
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         mean, std = self.normalization()
-        checkpoint["visionkit"] = {
-            "task": "classification",
-            "model": dict(self.model.config),
-            "classes": list(self.hparams.class_names or []),
-            "image_size": int(self.hparams.image_size),
-            "crop_fraction": float(getattr(dm, "crop_fraction", 0.875)),
-            "mean": list(mean),
-            "std": list(std),
-        }
+        return CheckpointRecord(
+            task="classification",
+            model=dict(self.model.config),
+            classes=list(self.hparams.class_names or []),
+            image_size=int(self.hparams.image_size),
+            crop_fraction=float(getattr(dm, "crop_fraction", 0.875)),
+            mean=list(mean),
+            std=list(std),
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store `checkpoint_record` beside the weights."""
+        write_record(checkpoint, self.checkpoint_record())

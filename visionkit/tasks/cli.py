@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from visionkit.checkpoint_record import CheckpointRecord, read_record
 from visionkit.errors import ConfigError
 from visionkit.models.weights import load_checkpoint_file, state_dict_mismatch
 from visionkit.tasks.trainer import default_loggers, with_atomic_checkpoints
@@ -31,24 +32,20 @@ LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # --ckpt_path values Lightni
 def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> None:
     """Raise `ConfigError` saying what to change unless ``task`` can resume from or evaluate ``path``.
 
-    The file's visionkit metadata is compared with what ``task`` itself would save: the task, the
+    The file's `CheckpointRecord` is compared with the one ``task`` would save: the task, the
     classes (from the data), then the weights' keys and shapes.
     """
     data = load_checkpoint_file(path)
-    expected: dict[str, Any] = {}
-    task.on_save_checkpoint(expected)
-    want, got = expected["visionkit"], data.get("visionkit") or {}
-    if got.get("task") != want["task"]:
-        raise ConfigError(f"{path}: not a {want['task']} checkpoint (task: "
-                          f"{got.get('task', 'none, not written by visionkit')}); pass last.ckpt "
-                          f"or best.ckpt of a {want['task']} fit")
-    if _labels(got) != _labels(want):
-        raise ConfigError(f"{path}: trained with {_labels(got)} but the data gives {_labels(want)}; "
+    want: CheckpointRecord = task.checkpoint_record()
+    got = read_record(data, path, want.task,
+                      hint=f"pass last.ckpt or best.ckpt of a {want.task} fit")
+    if got.labels() != want.labels():
+        raise ConfigError(f"{path}: trained with {got.labels()} but the data gives {want.labels()}; "
                           f"use the data it was trained on, or fine-tune from it with "
                           f"--model.pretrained {path} instead of --ckpt_path")
     problem = state_dict_mismatch(task.state_dict(), data.get("state_dict") or {})
     if problem:
-        differ = {k: v for k, v in got.get("model", {}).items() if want["model"].get(k) != v}
+        differ = {k: v for k, v in got.model.items() if want.model.get(k) != v}
         raise ConfigError(f"{path}: weights do not fit this run's model ({problem}); build the "
                           f"model it was trained with, whose arguments differ: {differ}")
     if LIGHTNING_VERSION_KEY not in data:
@@ -62,13 +59,6 @@ def latest_last_checkpoint(root: str | os.PathLike) -> Path | None:
     found = [(int(m.group(1)), p) for p in Path(root).glob("version_*/checkpoints/last.ckpt")
              if (m := re.fullmatch(r"version_(\d+)", p.parents[1].name))]
     return max(found)[1] if found else None
-
-
-def _labels(meta: dict[str, Any]) -> str:
-    """``num_classes=3, classes ['a', 'b']`` (and category ids, if any) of checkpoint metadata."""
-    ids = f", category ids {list(meta['category_ids'])}" if meta.get("category_ids") else ""
-    return (f"num_classes={meta.get('model', {}).get('num_classes')}, "
-            f"classes {list(meta.get('classes') or [])}{ids}")
 
 
 class VisionkitCLI(LightningCLI):

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from visionkit.checkpoint_record import CheckpointRecord, write_record
 from visionkit.detection import create_detector
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models import parameter_groups
@@ -174,16 +175,13 @@ class DetectionTask(L.LightningModule):
             EpochSeeding(),
         ]
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Store what inference needs: the model's builder arguments, classes and category ids."""
+    def checkpoint_record(self) -> CheckpointRecord:
+        """What inference needs: the model's builder arguments, classes and category ids."""
         hp = self.hparams
-        checkpoint["visionkit"] = {
-            "task": "detection",
-            "model": dict(self.model.config),
-            "classes": list(hp.class_names or []),
-            "category_ids": list(hp.category_ids or range(1, hp.num_classes)),
-        }
-        transform = getattr(self.model, "transform", None)  # R-CNN warps regions, resizes no image
-        if transform is not None:
-            checkpoint["visionkit"].update(min_size=list(transform.min_size), max_size=transform.max_size,
-                                           mean=list(transform.image_mean), std=list(transform.image_std))
+        return CheckpointRecord(task="detection", model=dict(self.model.config),
+                                classes=list(hp.class_names or []),
+                                category_ids=list(hp.category_ids or range(1, hp.num_classes)))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store `checkpoint_record` beside the weights."""
+        write_record(checkpoint, self.checkpoint_record())
