@@ -3,7 +3,7 @@
 import json
 
 from visionkit.cli import main
-from visionkit.demo_weights import CLASSIFIER_FILE, DETECTOR_FILE
+from visionkit.demo.weights import CLASSIFIER_FILE, DETECTOR_FILE
 
 
 def test_shipped_weights_are_small_inference_checkpoints():

@@ -7,7 +7,7 @@ from torch import nn
 from visionkit.benchmarks.detect_latency import same_detections
 from visionkit.data.images import read_image
 from visionkit.data.synthetic_detection import make_shapes_detection
-from visionkit.demo_weights import DETECTOR_FILE
+from visionkit.demo.weights import DETECTOR_FILE
 from visionkit.detection import create_detector
 from visionkit.detection.backbones import FrozenBatchNorm2d
 from visionkit.detection.inference_speed import fold_batchnorm

@@ -14,7 +14,7 @@ import pytest
 
 from visionkit.cli import main
 from visionkit.explain.overlay import write_png
-from visionkit.explain.sources import summary_target
+from visionkit.inference.summary_targets import summary_target
 
 from ._helpers import write_checkpoint
 

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
                              "cores) from scratch and rewrite weights/demo_shapes_*.ckpt")
     args = parser.parse_args(argv)
     if args.make_weights is not None:
-        from visionkit.demo_weights import make_demo_weights
+        from visionkit.demo.weights import make_demo_weights
 
         parts = tuple(args.make_weights) or ("detector", "classifier")
         record = make_demo_weights(parts)
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
               f"{record['detector']['val_map50']}, classifier val acc "
               f"{record['classifier']['best_val_acc']}; details in weights/demo_weights.json")
         return 0
-    from visionkit.demo import run_demo
+    from visionkit.demo.run import run_demo
 
     out = run_demo(args.out, seed=args.seed)
     print(f"demo finished: report {out / 'index.md'} (detections.png, predictions.png, "

@@ -36,7 +36,7 @@ def gradcam_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from visionkit.device import auto_device
-    from visionkit.explain.gradcam_files import gradcam_files
+    from visionkit.inference.gradcam_files import gradcam_files
 
     rows = gradcam_files(args.ckpt, [*args.sources, *args.source], args.out, layer=args.layer,
                          target=args.target, method=args.method, device=auto_device(args.device))

@@ -15,7 +15,7 @@ import numpy as np
 from visionkit.data.images import read_image
 from visionkit.data.synthetic import SHAPES, make_shapes_classification
 from visionkit.data.synthetic_detection import make_shapes_detection
-from visionkit.demo_weights import CLASSIFIER_CLASSES, CLASSIFIER_FILE, COMMAND, DETECTOR_FILE
+from visionkit.demo.weights import CLASSIFIER_CLASSES, CLASSIFIER_FILE, COMMAND, DETECTOR_FILE
 from visionkit.errors import WeightsError
 from visionkit.evaluation.report import evaluate_to_dir
 from visionkit.explain.overlay import grid, write_png
