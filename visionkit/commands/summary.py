@@ -29,10 +29,10 @@ def main(argv: list[str]) -> int:
                         help="also draw per-layer params, MACs, memory and receptive field")
     args = parser.parse_args(argv)
 
-    from visionkit.inference.summary_targets import parse_shape, summary_target
     from visionkit.explain.summary import layer_summary
     from visionkit.explain.summary_format import format_csv, format_json, format_table
     from visionkit.fileio import atomic_open
+    from visionkit.inference.summary_targets import parse_shape, summary_target
 
     target = summary_target(args.model)
     shape = parse_shape(args.input) if args.input else target.default_shape
