@@ -8,6 +8,7 @@ import torch
 import torchvision
 from PIL import Image
 
+from tests.tiny import TINY_FASTER_RCNN, tiny_faster_rcnn_args
 from visionkit.cli import main
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.data.synthetic_detection import make_shapes_detection
@@ -21,9 +22,8 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
          "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0"]
 CLASSIFY = ["--config", str(CONFIGS / "classify" / "resnet18_finetune.yaml"), "--data.image_size",
             "32", "--data.batch_size", "4", "--data.num_workers", "0", *QUIET]
-TINY = {"min_size": 64, "max_size": 64, "fpn_channels": 32, "representation_size": 64}
 DETECT = ["--config", str(CONFIGS / "detect" / "fasterrcnn_resnet18_fpn.yaml"), "--data.batch_size",
-          "2", "--data.num_workers", "0", "--model.options", json.dumps(TINY), *QUIET]
+          "2", "--data.num_workers", "0", *tiny_faster_rcnn_args(), *QUIET]
 SHAPES = ["circle", "square", "triangle"]
 
 
@@ -66,7 +66,7 @@ def ckpts(tmp_path_factory):
     tasks = {
         "five classes": ClassificationTask("resnet18", 5, class_names=list("abcde"), image_size=32),
         "shapes": ClassificationTask("resnet18", 3, class_names=SHAPES, image_size=32),
-        "detection": DetectionTask("fasterrcnn_resnet18_fpn", 3, options=TINY,
+        "detection": DetectionTask("fasterrcnn_resnet18_fpn", 3, faster_rcnn=TINY_FASTER_RCNN,
                                    class_names=["circle", "star"], category_ids=[1, 5]),
     }
     return {name: save_task_checkpoint(task, folder / f"{name.replace(' ', '_')}.ckpt")

@@ -34,7 +34,7 @@ def test_tiny_run_of_both_detectors_writes_curves_and_a_plot(tmp_path):
     config = {"trainer": {"max_epochs": 1, "gradient_clip_val": 10.0},
               "model": {"name": "fasterrcnn_efficientnet_lite0_fpn", "pretrained_backbone": "imagenet",
                         "optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4,
-                        "scheduler": "cosine", "warmup_epochs": 0.5, "options": TINY},
+                        "scheduler": "cosine", "warmup_epochs": 0.5, "faster_rcnn": TINY},
               "data": {"batch_size": 2, "num_workers": 0}}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))

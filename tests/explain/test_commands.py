@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.tiny import tiny_faster_rcnn
 from visionkit.cli import main
 from visionkit.explain.overlay import write_png
 from visionkit.inference.summary_targets import summary_target
@@ -101,8 +102,7 @@ def test_gradcam_of_a_detection_checkpoint_explains_one_box(tmp_path, capsys):
 
     torch.manual_seed(0)
     task = DetectionTask("fasterrcnn_resnet18_fpn", 3, class_names=["a", "b"], category_ids=[3, 7],
-                         options={"min_size": 64, "max_size": 64, "fpn_channels": 16,
-                                  "representation_size": 32, "box_score_thresh": 0.0})
+                         faster_rcnn=tiny_faster_rcnn(box_score_thresh=0.0))
     ckpt = save_task_checkpoint(task, tmp_path / "det.ckpt")
     image = tmp_path / "scene.png"
     write_png(image, np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8))

@@ -7,18 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tiny import TINY_FASTER_RCNN
 from visionkit.data.synthetic_detection import make_shapes_detection
 from visionkit.tasks.checkpoint_io import save_task_checkpoint
 from visionkit.tasks.detection import DetectionTask
-
-TINY = {"min_size": 64, "max_size": 64, "fpn_channels": 32, "representation_size": 64,
-        "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 50}
 
 
 def save_detection_checkpoint(path: Path, category_ids: list[int], classes: list[str]) -> Path:
     """A checkpoint as `visionkit detect fit` saves it (state dict + visionkit metadata)."""
     torch.manual_seed(0)
-    task = DetectionTask("fasterrcnn_resnet18_fpn", len(classes) + 1, options=TINY,
+    task = DetectionTask("fasterrcnn_resnet18_fpn", len(classes) + 1, faster_rcnn=TINY_FASTER_RCNN,
                          class_names=classes, category_ids=category_ids)
     return save_task_checkpoint(task, path)
 

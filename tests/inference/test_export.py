@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tiny import tiny_faster_rcnn
 from visionkit.cli import main
 from visionkit.inference.classification import load_classifier
 from visionkit.inference.detector_loading import load_detector
@@ -15,8 +16,6 @@ from visionkit.tasks.classification import ClassificationTask
 from visionkit.tasks.detection import DetectionTask
 
 # Untrained and with no score threshold, so the detector outputs detections to compare.
-DETECTOR = {"min_size": 64, "max_size": 64, "fpn_channels": 32, "representation_size": 64,
-            "rpn_post_nms_top_n_test": 50, "box_score_thresh": 0.0}
 DETECTOR_SIZE = (48, 80)  # resized to 38x64 and padded: every step of the transform runs
 
 
@@ -30,7 +29,7 @@ def classifier_ckpt(tmp_path_factory):
 @pytest.fixture(scope="module")
 def detector_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    task = DetectionTask("fasterrcnn_resnet18_fpn", 3, options=DETECTOR,
+    task = DetectionTask("fasterrcnn_resnet18_fpn", 3, faster_rcnn=tiny_faster_rcnn(box_score_thresh=0.0),
                          class_names=["circle", "star"], category_ids=[1, 5])
     return save_task_checkpoint(task, tmp_path_factory.mktemp("det") / "det.ckpt")
 

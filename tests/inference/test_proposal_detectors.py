@@ -8,6 +8,7 @@ import torch
 from visionkit.checkpoint_record import read_record
 from visionkit.cli import main
 from visionkit.detection import SelectiveSearch
+from visionkit.detection.options import FastRCNNOptions, ProposalOptions, RCNNOptions
 from visionkit.tasks.checkpoint_io import save_task_checkpoint
 from visionkit.tasks.detection import DetectionTask
 
@@ -40,7 +41,7 @@ def test_fit_with_the_fast_rcnn_config_uses_cached_proposals(shapes_set, tmp_pat
             "--data.train_json", str(shapes_set / "train.json"), "--data.val_json",
             str(shapes_set / "val.json"), "--data.image_root", str(shapes_set),
             "--data.proposal_cache", str(cache), "--trainer.default_root_dir", str(tmp_path / "run"),
-            "--model.options", json.dumps(options), *QUICK]
+            "--model.fast_rcnn", json.dumps(options), *QUICK]
     assert main(args) == 0
     assert len(list(cache.glob("*/*.npy"))) == 10  # 4 train + 6 val images, computed once
     best = tmp_path / "run" / "version_0" / "checkpoints" / "best.ckpt"
@@ -57,8 +58,8 @@ def test_fit_with_the_fast_rcnn_config_uses_cached_proposals(shapes_set, tmp_pat
 
 def test_rcnn_checkpoint_predicts(shapes_set, tmp_path):
     torch.manual_seed(0)
-    task = DetectionTask("rcnn_resnet18", 3, options={"warp_size": 32, "proposals": PROPOSALS,
-                                                      "max_proposals_test": 50},
+    options = RCNNOptions(warp_size=32, proposals=ProposalOptions(**PROPOSALS), max_proposals_test=50)
+    task = DetectionTask("rcnn_resnet18", 3, rcnn=options,
                          class_names=["circle", "star"], category_ids=[1, 5])
     ckpt = save_task_checkpoint(task, tmp_path / "rcnn.ckpt")
     out = tmp_path / "pred"
@@ -69,7 +70,7 @@ def test_rcnn_checkpoint_predicts(shapes_set, tmp_path):
 
 
 def test_proposal_detectors_refuse_export_with_one_line(tmp_path, capsys):
-    task = DetectionTask("fast_rcnn_resnet18", 3, options={"min_size": 64, "max_size": 64},
+    task = DetectionTask("fast_rcnn_resnet18", 3, fast_rcnn=FastRCNNOptions(min_size=64, max_size=64),
                          class_names=["circle", "star"], category_ids=[1, 5])
     ckpt = save_task_checkpoint(task, tmp_path / "fast.ckpt")
     out = tmp_path / "m.pt"
@@ -82,7 +83,7 @@ def test_proposal_detectors_refuse_export_with_one_line(tmp_path, capsys):
 def test_rcnn_summary_is_one_region_and_gradcam_refuses_it(shapes_set, tmp_path, capsys):
     assert main(["summary", "rcnn_resnet18"]) == 0
     assert "input 1x3x224x224: 11,176,512 parameters" in capsys.readouterr().out  # one warped region
-    task = DetectionTask("rcnn_resnet18", 3, options={"warp_size": 32},
+    task = DetectionTask("rcnn_resnet18", 3, rcnn=RCNNOptions(warp_size=32),
                          class_names=["circle", "star"], category_ids=[1, 5])
     ckpt = save_task_checkpoint(task, tmp_path / "rcnn.ckpt")
     image = str(shapes_set / "images" / "val" / "0000.png")

@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from tests.tiny import tiny_faster_rcnn_args
 from visionkit.checkpoint_record import read_record
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.data.synthetic_detection import make_shapes_detection
@@ -39,11 +40,7 @@ CLASSIFY = ["classify", "--config", "configs/classify/resnet18_finetune.yaml",
             "--data.image_size", "32", "--data.batch_size", "4"]
 DETECT = ["detect", "--config", "configs/detect/fasterrcnn_resnet18_fpn.yaml",
           "--data.batch_size", "2", "--trainer.num_sanity_val_steps", "0",
-          "--model.options", json.dumps({
-              "min_size": 64, "max_size": 64, "fpn_channels": 32, "representation_size": 64,
-              "box_batch_size_per_image": 32, "rpn_post_nms_top_n_train": 100,
-              "rpn_post_nms_top_n_test": 50,
-              "box_score_thresh": 0.0})]  # every detection kept: non-zero mAP after one epoch
+          *tiny_faster_rcnn_args(box_score_thresh=0.0)]  # all kept: non-zero mAP after one epoch
 # Variables of an enclosing launcher (torchrun, SLURM) would make Lightning join that job instead.
 FOREIGN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "NODE_RANK",
                "MASTER_ADDR", "MASTER_PORT", "PL_GLOBAL_SEED")

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from tests.tiny import tiny_faster_rcnn_args
 from visionkit.checkpoint_record import read_record
 from visionkit.cli import main
 from visionkit.commands.detect import with_cuda_amp
@@ -16,10 +17,7 @@ from visionkit.tasks.detection import warmup_multistep
 FAST = ["--data.batch_size", "4", "--data.num_workers", "0", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", "--trainer.log_every_n_steps", "1",
         "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
-        "--model.options", json.dumps({"min_size": 64, "max_size": 64, "fpn_channels": 32,
-                                       "representation_size": 64, "box_batch_size_per_image": 32,
-                                       "rpn_post_nms_top_n_train": 100,
-                                       "rpn_post_nms_top_n_test": 50})]
+        *tiny_faster_rcnn_args()]
 
 
 @pytest.fixture(scope="module")

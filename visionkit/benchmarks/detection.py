@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from visionkit.data.synthetic import SHAPES
+from visionkit.detection.options import section
 
 # A small Faster R-CNN for 256 px scenes with 36–92 px objects, resized to --model-size:
 # strides 4–16 (+32 for the RPN), anchors 1/8–1/2 of the input side, narrow FPN and box head.
@@ -76,7 +77,8 @@ def shapes_summary(args: argparse.Namespace) -> dict[str, Any]:
 
 def train(root: Path, out: Path, args: argparse.Namespace, name: str, options: dict[str, Any]
           ) -> tuple[Any, list[dict[str, float]]]:
-    """Fit DetectionTask ``name`` with ``options`` on ``root``; return the trainer and val metrics.
+    """Fit DetectionTask ``name`` with ``options`` (fields of its family's options) on ``root``;
+    return the trainer and val metrics.
 
     ``args`` gives seed, batch_size, num_workers, optimizer, lr, epochs and val_every.
     """
@@ -90,7 +92,7 @@ def train(root: Path, out: Path, args: argparse.Namespace, name: str, options: d
     dm = DetectionDataModule(str(root / "train.json"), str(root / "val.json"), str(root),
                              batch_size=args.batch_size, num_workers=args.num_workers,
                              color_jitter=0.1, proposal_cache=str(root / "proposals"))
-    task = DetectionTask(name, dm.num_classes, options=options,
+    task = DetectionTask(name, dm.num_classes, **{section(name): options},
                          optimizer=args.optimizer, lr=args.lr, weight_decay=1e-4, scheduler="cosine",
                          warmup_epochs=min(1.0, args.epochs / 4), class_names=dm.classes,
                          category_ids=dm.category_ids)

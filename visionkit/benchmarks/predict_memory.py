@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from visionkit.detection.options import FasterRCNNOptions
+
 CHILD = """
 import json, resource, sys
 from visionkit.inference.detection import detect_to_dir
@@ -28,8 +30,8 @@ print(json.dumps({"images": summary.images,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-SMALL_DETECTOR = {"min_size": 128, "max_size": 128, "fpn_channels": 64, "representation_size": 128,
-                  "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 100}
+SMALL_DETECTOR = FasterRCNNOptions(min_size=128, max_size=128, fpn_channels=64, representation_size=128,
+                                   rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=100)
 
 
 def write_inputs(work: Path, count: int, size: int, seed: int) -> tuple[Path, list[Path]]:
@@ -39,7 +41,7 @@ def write_inputs(work: Path, count: int, size: int, seed: int) -> tuple[Path, li
     from visionkit.tasks.detection import DetectionTask
 
     root = make_shapes_detection(work / "data", n_train=0, n_val=count, size=size, seed=seed)
-    task = DetectionTask("fasterrcnn_resnet18_fpn", 4, options=SMALL_DETECTOR)
+    task = DetectionTask("fasterrcnn_resnet18_fpn", 4, faster_rcnn=SMALL_DETECTOR)
     ckpt = save_task_checkpoint(task, work / "detector.ckpt")
     return ckpt, sorted((root / "images" / "val").glob("*.png"))
 

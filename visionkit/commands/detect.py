@@ -146,7 +146,9 @@ def main(argv: list[str]) -> int:
     if argv[0] not in ("fit", "validate", "test"):
         print(f"visionkit detect: unknown subcommand {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    from visionkit.tasks.detection_cli import run_detection_cli
+    from visionkit.tasks.cli import run_cli
+    from visionkit.tasks.detection import DetectionTask
+    from visionkit.tasks.detection_datamodule import DetectionDataModule
 
-    run_detection_cli(with_cuda_amp(argv), prog="visionkit detect")
+    run_cli(DetectionTask, DetectionDataModule, with_cuda_amp(argv), prog="visionkit detect")
     return 0

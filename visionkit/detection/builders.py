@@ -18,8 +18,8 @@ the backbone only. A request that cannot be met raises `WeightsError`, never a r
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -35,37 +35,39 @@ from visionkit.detection.backbones import (
 )
 from visionkit.detection.fast_rcnn import FastRCNN
 from visionkit.detection.faster_rcnn import FasterRCNN
-from visionkit.detection.proposal_builders import (
-    PROPOSAL_DETECTORS,
-    create_proposal_detector,
-    keyword_options,
-    proposal_detector_options,
+from visionkit.detection.options import (
+    DetectorOptions,
+    FasterRCNNOptions,
+    make_options,
+    option_names,
+    options_dict,
 )
+from visionkit.detection.proposal_builders import PROPOSAL_DETECTORS, create_proposal_detector
 from visionkit.detection.rcnn import RCNN
 from visionkit.detection.roi_heads import RoIPool
 from visionkit.detection.weights import classification_weights, existing_file, load_detector_weights
 from visionkit.errors import ConfigError, WeightsError
+from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
 from visionkit.models.efficientnet_lite import MEAN as LITE_MEAN
 from visionkit.models.efficientnet_lite import STD as LITE_STD
 from visionkit.models.efficientnet_lite import TF_BATCH_NORM
 from visionkit.models.weights import fetch_url_weights, load_state_dict_file, torchvision_weights_url
 from visionkit.ops import AnchorGenerator
 
-# Options create_detector handles itself; every other option is a FasterRCNN keyword argument.
-BUILDER_OPTIONS = ("anchor_sizes", "aspect_ratios", "returned_layers", "fpn_channels", "roi_pool")
 LITE_STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)  # output stride of EfficientNet-Lite's 7 stages
-_MODULE_ARGS = ("anchor_generator", "rpn_head", "box_roi_pool", "box_head", "box_predictor")
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """How to build one named detector."""
+    """How to build one named Faster R-CNN: its backbone and the choices that differ by family."""
 
     family: str  # "resnet_fpn", "mobilenet_fpn", "efficientnet_fpn" or "single_level"
     arch: str  # torchvision classification architecture of the backbone
     max_trainable: int  # backbone stages that can train
     coco_weights: str | None = None  # torchvision detection model whose COCO weights fit
-    defaults: dict[str, Any] = field(default_factory=dict)
+    image_mean: tuple[float, ...] = IMAGENET_MEAN  # what the backbone's weights expect
+    image_std: tuple[float, ...] = IMAGENET_STD
+    rpn_score_thresh: float = 0.0
 
     @property
     def classification_prefix(self) -> str:
@@ -78,12 +80,11 @@ DETECTORS: dict[str, DetectorSpec] = {
     "fasterrcnn_resnet18_fpn": DetectorSpec("resnet_fpn", "resnet18", 5),
     "fasterrcnn_mobilenet_v3_large_fpn": DetectorSpec(
         "mobilenet_fpn", "mobilenet_v3_large", 6, "fasterrcnn_mobilenet_v3_large_fpn",
-        defaults={"rpn_score_thresh": 0.05}),
+        rpn_score_thresh=0.05),
     "fasterrcnn_vgg16": DetectorSpec("single_level", "vgg16", 5),
     # inputs scaled to [-1, 1], as the ImageNet weights expect (TensorFlow's preprocessing)
     "fasterrcnn_efficientnet_lite0_fpn": DetectorSpec(
-        "efficientnet_fpn", "efficientnet_lite0", 5,
-        defaults={"image_mean": list(LITE_MEAN), "image_std": list(LITE_STD)}),
+        "efficientnet_fpn", "efficientnet_lite0", 5, image_mean=LITE_MEAN, image_std=LITE_STD),
 }
 
 
@@ -92,12 +93,9 @@ def list_detectors() -> list[str]:
     return sorted([*DETECTORS, *PROPOSAL_DETECTORS])
 
 
-def detector_options(name: str | None = None) -> list[str]:
-    """Every keyword option `create_detector` accepts for ``name`` (default: Faster R-CNN's)."""
-    if name in PROPOSAL_DETECTORS:
-        return proposal_detector_options(name)
-    model_options = keyword_options(FasterRCNN, _MODULE_ARGS)
-    return sorted([*model_options, *BUILDER_OPTIONS, "trainable_backbone_layers", "frozen_bn"])
+def detector_options(name: str = "fasterrcnn_resnet18_fpn") -> list[str]:
+    """Every keyword option `create_detector` accepts for ``name`` (the fields of its options class)."""
+    return option_names(name)
 
 
 def create_detector(
@@ -106,25 +104,20 @@ def create_detector(
     *,
     pretrained: str | os.PathLike | None = None,
     pretrained_backbone: str | os.PathLike | None = None,
-    trainable_backbone_layers: int | None = None,
-    frozen_bn: bool | None = None,
-    **options: Any,
+    options: DetectorOptions | None = None,
+    **values: Any,
 ) -> FasterRCNN | FastRCNN | RCNN:
     """Build detector ``name`` for ``num_classes = K + 1`` classes (K objects + background 0).
 
-    ``rcnn_*`` and ``fast_rcnn_*`` names: see `visionkit.detection.proposal_builders`; the rest
-    of this docstring is about Faster R-CNN.
-
-    ``pretrained``: None, "coco" or a path (see the module docstring); ``pretrained_backbone``:
-    None, "imagenet" or a path to classification weights. ``trainable_backbone_layers``: backbone
-    stages that train, counted from the top (default 3 with pretrained weights, else all).
-    ``frozen_bn``: BatchNorm with fixed statistics in the backbone (default: on with pretrained
-    weights, off from scratch, as torchvision). Other options: torchvision's names
-    (``min_size``, ``max_size``, ``rpn_pre_nms_top_n_test``, ``rpn_post_nms_top_n_test``,
-    ``rpn_nms_thresh``, ``rpn_score_thresh``, ``box_score_thresh``, ``box_nms_thresh``,
-    ``box_detections_per_img``, ...; `detector_options()` lists all) plus ``anchor_sizes``,
-    ``aspect_ratios``, ``returned_layers``, ``fpn_channels``, ``representation_size`` and
-    ``roi_pool`` ("align" or, single-level only, "pool").
+    Args:
+        name: one of `list_detectors()`.
+        num_classes: K object classes + 1 (background is label 0).
+        pretrained: None, "coco" or a path (see the module docstring).
+        pretrained_backbone: None, "imagenet" or a path to classification weights.
+        options: the family's typed options (`FasterRCNNOptions`, `FastRCNNOptions`,
+            `RCNNOptions` in `visionkit.detection.options`); default: their defaults.
+        values: fields of those options to replace (``min_size=416``, ``box_score_thresh=0.3``,
+            ...); `detector_options(name)` lists them.
     """
     if name not in DETECTORS and name not in PROPOSAL_DETECTORS:
         raise ConfigError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
@@ -132,41 +125,65 @@ def create_detector(
         raise ConfigError(f"num_classes counts the background: K classes need K + 1, got {num_classes}")
     if pretrained is not None and pretrained_backbone is not None:
         raise ConfigError("pass pretrained (whole detector) or pretrained_backbone, not both")
+    chosen = make_options(name, options, **values)
     if name in PROPOSAL_DETECTORS:
-        return create_proposal_detector(name, num_classes, pretrained=pretrained,
-                                        pretrained_backbone=pretrained_backbone,
-                                        trainable_backbone_layers=trainable_backbone_layers,
-                                        frozen_bn=frozen_bn, **options)
-    unknown = sorted(set(options) - set(detector_options()))
-    if unknown:
-        raise ConfigError(f"unknown detector options {unknown}; known: {', '.join(detector_options())}")
+        return create_proposal_detector(name, num_classes, chosen, pretrained=pretrained,
+                                        pretrained_backbone=pretrained_backbone)
+    return _create_faster_rcnn(name, num_classes, chosen, pretrained, pretrained_backbone)
+
+
+def _create_faster_rcnn(name: str, num_classes: int, options: FasterRCNNOptions,
+                        pretrained: str | os.PathLike | None,
+                        pretrained_backbone: str | os.PathLike | None) -> FasterRCNN:
+    """Faster R-CNN ``name`` with the family's choices filled into ``options``' nulls."""
     spec = DETECTORS[name]
     weighted = pretrained is not None or pretrained_backbone is not None
-    trainable = spec.max_trainable if trainable_backbone_layers is None and not weighted else (
-        3 if trainable_backbone_layers is None else trainable_backbone_layers)
-    frozen = weighted if frozen_bn is None else frozen_bn
-    options = {**spec.defaults, **options}
+    trainable = options.trainable_backbone_layers
+    if trainable is None:
+        trainable = 3 if weighted else spec.max_trainable
+    options = replace(
+        options, trainable_backbone_layers=trainable,
+        frozen_bn=weighted if options.frozen_bn is None else options.frozen_bn,
+        image_mean=list(options.image_mean or spec.image_mean),
+        image_std=list(options.image_std or spec.image_std),
+        rpn_score_thresh=(spec.rpn_score_thresh if options.rpn_score_thresh is None
+                          else options.rpn_score_thresh))
 
-    backbone = _build_backbone(spec, trainable, frozen, options)
+    backbone = _build_backbone(spec, options)
     if pretrained_backbone is not None:
         state, source = classification_weights(spec.arch, pretrained_backbone)
         load_classification_weights(backbone.body, state, spec.classification_prefix, source)
-    model_options = {k: v for k, v in options.items() if k not in BUILDER_OPTIONS}
-    model = FasterRCNN(backbone, num_classes, anchor_generator=_anchors(spec, options),
-                       box_roi_pool=_roi_pool(spec, backbone, options), **model_options)
+    o = options
+    model = FasterRCNN(
+        backbone, num_classes, anchor_generator=_anchors(spec, o), box_roi_pool=_roi_pool(spec, o),
+        min_size=o.min_size, max_size=o.max_size, image_mean=o.image_mean, image_std=o.image_std,
+        size_divisible=o.size_divisible, fixed_size=o.fixed_size,
+        rpn_pre_nms_top_n_train=o.rpn_pre_nms_top_n_train, rpn_pre_nms_top_n_test=o.rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_train=o.rpn_post_nms_top_n_train,
+        rpn_post_nms_top_n_test=o.rpn_post_nms_top_n_test, rpn_nms_thresh=o.rpn_nms_thresh,
+        rpn_fg_iou_thresh=o.rpn_fg_iou_thresh, rpn_bg_iou_thresh=o.rpn_bg_iou_thresh,
+        rpn_batch_size_per_image=o.rpn_batch_size_per_image,
+        rpn_positive_fraction=o.rpn_positive_fraction, rpn_score_thresh=o.rpn_score_thresh,
+        representation_size=o.representation_size, box_score_thresh=o.box_score_thresh,
+        box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
+        box_fg_iou_thresh=o.box_fg_iou_thresh, box_bg_iou_thresh=o.box_bg_iou_thresh,
+        box_batch_size_per_image=o.box_batch_size_per_image,
+        box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights))
     if pretrained is not None:
         state, source = _detector_weights(name, spec, pretrained)
         load_detector_weights(model, state, source)
-    model.config = {"name": name, "num_classes": num_classes, "trainable_backbone_layers": trainable,
-                    "frozen_bn": frozen, **options}
+    model.config = {"name": name, "num_classes": num_classes, **options_dict(options)}
     return model
 
 
-def _build_backbone(spec: DetectorSpec, trainable: int, frozen: bool, options: dict) -> nn.Module:
+def _build_backbone(spec: DetectorSpec, options: FasterRCNNOptions) -> nn.Module:
+    trainable, frozen = options.trainable_backbone_layers, options.frozen_bn
     norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d if frozen else nn.BatchNorm2d
-    fpn_args = {k: options[k] for k in ("returned_layers",) if options.get(k) is not None}
-    if "fpn_channels" in options:
-        fpn_args["out_channels"] = int(options["fpn_channels"])
+    fpn_args: dict[str, Any] = {}
+    if options.returned_layers is not None:
+        fpn_args["returned_layers"] = list(options.returned_layers)
+    if options.fpn_channels is not None:
+        fpn_args["out_channels"] = int(options.fpn_channels)
     if spec.family == "efficientnet_fpn":  # TensorFlow's BatchNorm eps, frozen or not
         lite_norm = partial(FrozenBatchNorm2d, eps=1e-3) if frozen else TF_BATCH_NORM
         return efficientnet_lite_fpn_backbone(lite_norm, trainable, **fpn_args)
@@ -179,22 +196,22 @@ def _build_backbone(spec: DetectorSpec, trainable: int, frozen: bool, options: d
     return single_level_backbone(spec.arch, trainable)
 
 
-def _anchors(spec: DetectorSpec, options: Mapping[str, Any]) -> AnchorGenerator:
+def _anchors(spec: DetectorSpec, options: FasterRCNNOptions) -> AnchorGenerator:
     """Anchors from the options, or the family's: 8x the stride per FPN level, 128–512 single."""
-    ratios = options.get("aspect_ratios") or (0.5, 1.0, 2.0)
-    sizes = options.get("anchor_sizes")
+    sizes = options.anchor_sizes
     if sizes is None:
         if spec.family == "single_level":
             sizes = ((128, 256, 512),)
         elif spec.family == "resnet_fpn":
-            strides = [2 ** (k + 1) for k in options.get("returned_layers") or (1, 2, 3, 4)]
+            strides = [2 ** (k + 1) for k in options.returned_layers or (1, 2, 3, 4)]
             sizes = tuple((8 * s,) for s in [*strides, 2 * strides[-1]])
         elif spec.family == "efficientnet_fpn":  # stages 2, 4, 6 + pool: strides 8, 16, 32, 64
-            strides = [LITE_STAGE_STRIDES[k] for k in options.get("returned_layers") or (2, 4, 6)]
+            strides = [LITE_STAGE_STRIDES[k] for k in options.returned_layers or (2, 4, 6)]
             sizes = tuple((4 * s, 8 * s) for s in [*strides, 2 * strides[-1]])
         else:
-            levels = len(options.get("returned_layers") or (0, 1)) + 1
+            levels = len(options.returned_layers or (0, 1)) + 1
             sizes = ((32, 64, 128, 256, 512),) * levels
+    ratios = options.aspect_ratios or (0.5, 1.0, 2.0)
     return AnchorGenerator(_tuples(sizes), _tuples(ratios))
 
 
@@ -202,13 +219,13 @@ def _tuples(values: Sequence) -> tuple:
     return tuple(_tuples(v) if isinstance(v, Sequence) else v for v in values)
 
 
-def _roi_pool(spec: DetectorSpec, backbone: nn.Module, options: Mapping[str, Any]) -> nn.Module | None:
-    kind = options.get("roi_pool", "align")
-    if kind == "align":
+def _roi_pool(spec: DetectorSpec, options: FasterRCNNOptions) -> nn.Module | None:
+    if options.roi_pool == "align":
         return None  # FasterRCNN's default MultiScaleRoIAlign over the backbone's levels
-    if kind == "pool" and spec.family == "single_level":
+    if options.roi_pool == "pool" and spec.family == "single_level":
         return RoIPool("0", 7)
-    raise ConfigError(f"roi_pool must be 'align' or, for single-level backbones, 'pool'; got {kind!r}")
+    raise ConfigError(f"roi_pool must be 'align' or, for single-level backbones, 'pool'; "
+                      f"got {options.roi_pool!r}")
 
 
 def _detector_weights(name: str, spec: DetectorSpec, pretrained: str | os.PathLike) -> tuple[dict, str]:

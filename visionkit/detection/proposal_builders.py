@@ -8,19 +8,14 @@
 
 ``pretrained_backbone="imagenet"|PATH`` loads classification weights (torchvision layout);
 ``pretrained=PATH`` a visionkit checkpoint of the same detector (a predictor of another class
-count starts fresh). ``trainable_backbone_layers``: backbone stages that train, counted from the
-top (default 3 with pretrained weights, else all); ``frozen_bn`` (Fast R-CNN ResNets: BatchNorm
-with fixed statistics, default on with pretrained weights). ``proposals``: `SelectiveSearch` arguments
-(``mode``, ``max_proposals``, ``max_side``, ``sigma``, ``seed``). Every other option is a keyword
-argument of `FastRCNN` or `RCNN`.
+count starts fresh). Options: `visionkit.detection.options.FastRCNNOptions` and `RCNNOptions`
+(``proposals``: the `SelectiveSearch` settings; the rest `FastRCNN` / `RCNN` arguments).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import asdict, replace
 
 from torch import nn
 
@@ -31,11 +26,12 @@ from visionkit.detection.backbones import (
     single_level_backbone,
 )
 from visionkit.detection.fast_rcnn import FastRCNN
+from visionkit.detection.options import FastRCNNOptions, RCNNOptions, options_dict
 from visionkit.detection.rcnn import RCNN
 from visionkit.detection.selective_search import SelectiveSearch
 from visionkit.detection.weights import classification_weights, existing_file, load_detector_weights
 from visionkit.errors import ConfigError
-from visionkit.models.backbone import build_backbone
+from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 from visionkit.models.classifier import BACKBONES, resolve_pretrained
 from visionkit.models.transfer import set_group_trainable, trainable_deepest
 from visionkit.models.weights import load_state_dict_file
@@ -45,72 +41,73 @@ PROPOSAL_DETECTORS: dict[str, tuple[type[nn.Module], str]] = {
     **{f"fast_rcnn_{arch}": (FastRCNN, arch) for arch in ARCHS},
     **{f"rcnn_{arch}": (RCNN, arch) for arch in ARCHS},
 }
-_MODULE_ARGS = ("proposal_generator",)
-
-
-def keyword_options(cls: type, exclude: tuple[str, ...]) -> list[str]:
-    """Keyword-only constructor arguments of ``cls`` (a detector class), less ``exclude``."""
-    params = inspect.signature(cls.__init__).parameters
-    return [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in exclude]
-
-
-def proposal_detector_options(name: str) -> list[str]:
-    """Keyword options `create_proposal_detector` accepts for ``name`` besides the weights."""
-    own = keyword_options(PROPOSAL_DETECTORS[name][0], _MODULE_ARGS)
-    return sorted([*own, "proposals", "trainable_backbone_layers", "frozen_bn"])
-
-
 def create_proposal_detector(
     name: str,
     num_classes: int,
+    options: FastRCNNOptions | RCNNOptions,
     *,
     pretrained: str | os.PathLike | None = None,
     pretrained_backbone: str | os.PathLike | None = None,
-    trainable_backbone_layers: int | None = None,
-    frozen_bn: bool | None = None,
-    proposals: Mapping[str, Any] | None = None,
-    **options: Any,
 ) -> FastRCNN | RCNN:
     """Build R-CNN or Fast R-CNN ``name`` for ``num_classes = K + 1`` (see the module docstring).
 
-    Called by `visionkit.detection.create_detector`, which has checked the name, the class count
-    and the weights request; the options are checked here (each model has its own).
+    Called by `visionkit.detection.create_detector`, which has checked the name, the class count,
+    the weights request and made ``options`` (the family's typed options).
     """
-    unknown = sorted(set(options) - set(proposal_detector_options(name)))
-    if unknown:
-        raise ConfigError(f"unknown options {unknown} for {name}; known: "
-                          f"{', '.join(proposal_detector_options(name))}")
     kind, arch = PROPOSAL_DETECTORS[name]
     weighted = pretrained is not None or pretrained_backbone is not None
-    frozen = weighted if frozen_bn is None else frozen_bn
+    frozen = weighted if options.frozen_bn is None else options.frozen_bn
     try:
-        generator = SelectiveSearch(**dict(proposals or {}))
-    except (TypeError, ValueError) as err:
+        generator = SelectiveSearch(**asdict(options.proposals))
+    except ValueError as err:
         raise ConfigError(f"proposals: {err}") from err
-    if kind is FastRCNN:
-        backbone, trainable = _feature_backbone(arch, trainable_backbone_layers, weighted, frozen)
+    if isinstance(options, FastRCNNOptions):
+        backbone, trainable = _feature_backbone(arch, options.trainable_backbone_layers, weighted, frozen)
         if pretrained_backbone is not None:
             state, source = classification_weights(arch, pretrained_backbone)
             prefix = "" if arch.startswith("resnet") else "features."
             load_classification_weights(backbone.body, state, prefix, source)
-        model: FastRCNN | RCNN = FastRCNN(backbone, num_classes, proposal_generator=generator, **options)
+        o = options = replace(options, trainable_backbone_layers=trainable, frozen_bn=frozen,
+                              image_mean=list(options.image_mean or IMAGENET_MEAN),
+                              image_std=list(options.image_std or IMAGENET_STD))
+        model: FastRCNN | RCNN = FastRCNN(
+            backbone, num_classes, proposal_generator=generator, min_size=o.min_size,
+            max_size=o.max_size, image_mean=o.image_mean, image_std=o.image_std,
+            size_divisible=o.size_divisible, roi_pool=o.roi_pool, roi_output_size=o.roi_output_size,
+            representation_size=o.representation_size, max_proposals_train=o.max_proposals_train,
+            max_proposals_test=o.max_proposals_test, box_score_thresh=o.box_score_thresh,
+            box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
+            box_fg_iou_thresh=o.box_fg_iou_thresh, box_bg_iou_thresh=o.box_bg_iou_thresh,
+            box_bg_iou_low=o.box_bg_iou_low, box_batch_size_per_image=o.box_batch_size_per_image,
+            box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights))
     else:
         cnn = build_backbone(arch, BACKBONES)
         if pretrained_backbone is not None:
             cnn.load_torchvision_state_dict(*resolve_pretrained(arch, pretrained_backbone))
         groups = cnn.layer_groups()
-        trainable = len(groups) if trainable_backbone_layers is None and not weighted else (
-            3 if trainable_backbone_layers is None else trainable_backbone_layers)
+        trainable = options.trainable_backbone_layers
+        if trainable is None:
+            trainable = 3 if weighted else len(groups)
         if not 0 <= trainable <= len(groups):
             raise ConfigError(f"trainable_backbone_layers must be in [0, {len(groups)}], got {trainable}")
         set_group_trainable(groups, trainable_deepest(groups, trainable))
-        options = {"warp_size": cnn.input_size, "image_mean": cnn.mean, "image_std": cnn.std, **options}
-        model = RCNN(cnn, num_classes, proposal_generator=generator, **options)
+        o = options = replace(options, trainable_backbone_layers=trainable, frozen_bn=frozen,
+                              warp_size=options.warp_size or cnn.input_size,
+                              image_mean=list(options.image_mean or cnn.mean),
+                              image_std=list(options.image_std or cnn.std))
+        model = RCNN(
+            cnn, num_classes, proposal_generator=generator, warp_size=o.warp_size,
+            context_padding=o.context_padding, image_mean=o.image_mean, image_std=o.image_std,
+            max_proposals_train=o.max_proposals_train, max_proposals_test=o.max_proposals_test,
+            chunk_size=o.chunk_size, region_batch_size=o.region_batch_size,
+            positive_fraction=o.positive_fraction, box_fg_iou_thresh=o.box_fg_iou_thresh,
+            box_bg_iou_thresh=o.box_bg_iou_thresh, box_score_thresh=o.box_score_thresh,
+            box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
+            bbox_reg_weights=tuple(o.bbox_reg_weights))
     if pretrained is not None:
         path = existing_file(pretrained, "a checkpoint of this detector")
         load_detector_weights(model, load_state_dict_file(path), str(path))
-    model.config = {"name": name, "num_classes": num_classes, "trainable_backbone_layers": trainable,
-                    "frozen_bn": frozen, "proposals": generator.settings, **options}
+    model.config = {"name": name, "num_classes": num_classes, **options_dict(options)}
     return model
 
 

@@ -64,10 +64,17 @@ def latest_last_checkpoint(root: str | os.PathLike) -> Path | None:
 class VisionkitCLI(LightningCLI):
     """LightningCLI with visionkit's links, loggers, checkpoint IO and `--ckpt_path` check."""
 
-    def add_arguments_to_parser(self, parser) -> None:  # noqa: D102
-        if self.datamodule_class is not None and hasattr(self.datamodule_class, "num_classes"):
-            parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-            parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
+    def add_arguments_to_parser(self, parser) -> None:
+        """The data decides the model's classes (and a classifier's input size, a detector's
+        category ids): what the data module has is linked into the task's argument of that name."""
+        data = self.datamodule_class
+        if data is None or not hasattr(data, "num_classes"):
+            return
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
+        if hasattr(data, "category_ids"):
+            parser.link_arguments("data.category_ids", "model.category_ids", apply_on="instantiate")
+        else:
             parser.link_arguments("data.image_size", "model.image_size")
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import torch
@@ -13,6 +13,16 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from visionkit.checkpoint_record import CheckpointRecord, write_record
 from visionkit.detection import create_detector
+from visionkit.detection.options import (
+    SECTIONS,
+    FasterRCNNOptions,
+    FastRCNNOptions,
+    RCNNOptions,
+    options_dict,
+    section,
+    section_options,
+)
+from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models import parameter_groups
 from visionkit.tasks.callbacks import EpochSeeding, SkippedFilesReport
@@ -37,10 +47,11 @@ class DetectionTask(L.LightningModule):
     """Train detector ``name`` (see `visionkit.detection.list_detectors`) on COCO-format data.
 
     Args:
-        name, pretrained, pretrained_backbone, options: `create_detector` arguments; ``options``
-            holds its keyword options (torchvision names: min_size, max_size, box_score_thresh,
-            trainable_backbone_layers, anchor_sizes...).
+        name, pretrained, pretrained_backbone: `create_detector` arguments.
         num_classes: K categories + 1 (background); filled from the data module.
+        faster_rcnn, fast_rcnn, rcnn: the detector's options, one typed section per family
+            (`visionkit.detection.options`); only the section of ``name``'s family may differ
+            from its defaults.
         optimizer: "sgd" (momentum) or "adamw"; weight decay skips biases and norm layers.
         scheduler: "step" (× gamma at each epoch in ``step_epochs``), "cosine" or "none"; "step"
             and "cosine" start with ``warmup_epochs`` of linear warmup.
@@ -57,7 +68,9 @@ class DetectionTask(L.LightningModule):
         num_classes: int = 2,
         pretrained: str | None = None,
         pretrained_backbone: str | None = None,
-        options: dict[str, Any] | None = None,
+        faster_rcnn: FasterRCNNOptions = FasterRCNNOptions(),  # noqa: B008 (dataclass: listed by --help)
+        fast_rcnn: FastRCNNOptions = FastRCNNOptions(),  # noqa: B008
+        rcnn: RCNNOptions = RCNNOptions(),  # noqa: B008
         optimizer: Literal["sgd", "adamw"] = "sgd",
         lr: float = 0.01,
         momentum: float = 0.9,
@@ -72,10 +85,17 @@ class DetectionTask(L.LightningModule):
         max_nonfinite_steps: int = 3,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        given = {"faster_rcnn": faster_rcnn, "fast_rcnn": fast_rcnn, "rcnn": rcnn}
+        self.save_hyperparameters(ignore=list(given))
+        chosen = section(name)
+        for key, value in given.items():  # plain dicts in hparams (checkpoints load weights-only)
+            given[key] = section_options(key, value)
+            if key != chosen and given[key] != SECTIONS[key]():
+                raise ConfigError(f"model.{key} is set but {name} takes model.{chosen} options")
+            self.hparams[key] = options_dict(given[key])
         self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         self.model = create_detector(name, num_classes, pretrained=pretrained,
-                                     pretrained_backbone=pretrained_backbone, **(options or {}))
+                                     pretrained_backbone=pretrained_backbone, options=given[chosen])
         labels = range(1, num_classes)
         ids = list(category_ids) if category_ids else list(labels)
         names = list(class_names) if class_names else [str(i) for i in ids]
