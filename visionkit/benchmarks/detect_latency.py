@@ -97,7 +97,7 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
     import torchvision
 
     from visionkit.detection import create_detector
-    from visionkit.detection.inference_speed import fast_kernels_enabled, optimize_for_inference
+    from visionkit.detection.inference_rewrites import fast_kernels_enabled, optimize_for_inference
 
     options = {"min_size": size, "max_size": round(size * 1333 / 800)}
     torch.manual_seed(0)

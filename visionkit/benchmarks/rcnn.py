@@ -43,7 +43,7 @@ def time_inference(models: dict[str, Any], dataset: Any, images: int) -> dict[st
     """Median seconds per image of each model (alternating), on the first ``images`` items."""
     import torch
 
-    from visionkit.detection.inference_speed import optimize_for_inference
+    from visionkit.detection.inference_rewrites import optimize_for_inference
 
     seconds: dict[str, list[float]] = {name: [] for name in models}
     for model in models.values():

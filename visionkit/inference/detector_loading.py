@@ -12,7 +12,7 @@ import torchvision
 
 from visionkit.checkpoint_record import read_record
 from visionkit.detection import FasterRCNN, create_detector
-from visionkit.detection.inference_speed import optimize_for_inference
+from visionkit.detection.inference_rewrites import optimize_for_inference
 from visionkit.detection.weights import load_detector_weights
 from visionkit.errors import ConfigError
 from visionkit.models.weights import load_checkpoint_file
@@ -51,7 +51,7 @@ def load_detector(weights: str | os.PathLike, device: torch.device | str = "cpu"
     ``options`` override the saved builder options (e.g. ``box_score_thresh``,
     ``box_detections_per_img``, ``min_size``); only tensors are unpickled from the file. The
     detector is for inference: BatchNorm is folded into the convolutions
-    (`visionkit.detection.inference_speed.optimize_for_inference`).
+    (`visionkit.detection.inference_rewrites.optimize_for_inference`).
     """
     if str(weights) == "coco":
         detector = optimize_for_inference(create_detector(model, 91, pretrained="coco", **options))

@@ -18,8 +18,7 @@ import torch
 from torch import nn
 
 from visionkit.detection.backbones import FrozenBatchNorm2d
-from visionkit.models.packed_linear import use_packed_linear
-from visionkit.models.winograd import use_winograd
+from visionkit.models.fast_kernels import use_packed_linear, use_winograd
 
 _NUMBERED = re.compile(r"^conv(\d+)$")
 
@@ -84,8 +83,8 @@ def optimize_for_inference(model: nn.Module, *, fold: bool = True, channels_last
 
     Channels-last lets oneDNN run the convolutions without layout reorders. The kernels
     (``fast_kernels``, default `fast_kernels_enabled`) are NNPACK's Winograd for 3x3 convolutions
-    on large CPU maps (`visionkit.models.winograd`) and oneDNN with packed weights for linear
-    layers (`visionkit.models.packed_linear`); they change results only by float rounding.
+    on large CPU maps (`visionkit.models.fast_kernels`) and oneDNN with packed weights for linear
+    layers (`visionkit.models.fast_kernels`); they change results only by float rounding.
     Measured by `visionkit benchmark detect-latency`.
     """
     model.eval()

@@ -10,10 +10,9 @@ from visionkit.data.synthetic_detection import make_shapes_detection
 from visionkit.demo.weights import DETECTOR_FILE
 from visionkit.detection import create_detector
 from visionkit.detection.backbones import FrozenBatchNorm2d
-from visionkit.detection.inference_speed import fold_batchnorm
+from visionkit.detection.inference_rewrites import fold_batchnorm
 from visionkit.inference.detector_loading import load_detector
-from visionkit.models.packed_linear import PackedLinear
-from visionkit.models.winograd import WinogradConv2d
+from visionkit.models.fast_kernels import PackedLinear, WinogradConv2d
 from visionkit.ops.winograd_conv import MIN_PIXELS, nnpack_available
 
 
