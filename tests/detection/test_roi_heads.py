@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torchvision.models.detection.roi_heads import RoIHeads
 
-from visionkit.detection.roi_heads import postprocess_detections
-from visionkit.ops import BoxCoder
+from visionkit.detection.roi_heads import (
+    FastRCNNPredictor,
+    RoIPool,
+    TwoMLPHead,
+    label_proposals,
+    postprocess_detections,
+)
+from visionkit.detection.roi_heads import RoIHeads as BoxRoIHeads
+from visionkit.ops import BoxCoder, Matcher
 
 from ..ops._helpers import assert_close, random_boxes
 
@@ -54,3 +63,168 @@ def test_postprocess_class_agnostic_regression():
     expected = postprocess_detections(logits, expanded, proposals, [(200, 200)])
     assert_close(boxes[0], expected[0][0])
     assert torch.equal(labels[0], expected[2][0])
+
+
+# Hand-computed cases (detectron2 test_matcher.py style): a few boxes, expected tensors written out.
+
+GT = {"boxes": torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 40.0, 40.0]]),  # areas 100, 400
+      "labels": torch.tensor([3, 1])}
+PROPOSALS = torch.tensor([
+    [0.0, 0.0, 10.0, 8.0],  # IoU gt 0 = 80/100 = 0.8 -> class 3
+    [20.0, 20.0, 40.0, 30.0],  # IoU gt 1 = 200/400 = 0.5, >= 0.5 (inclusive) -> class 1
+    [0.0, 0.0, 10.0, 4.0],  # IoU gt 0 = 0.4 < 0.5 -> background 0
+    [0.0, 0.0, 10.0, 0.5],  # IoU gt 0 = 0.05 -> background, or -1 when bg_iou_low is 0.1
+    [50.0, 50.0, 60.0, 60.0],  # IoU 0 -> background, or -1 when bg_iou_low is 0.1
+])
+# The regression targets (weights 10, 10, 5, 5) of the two positive proposals:
+#   [0,0,10,8] -> gt 0: centre y 4 -> 5, height 8 -> 10: dy = 10 * 1/8 = 1.25, dh = 5 log 1.25 = 1.115718
+#   [20,20,40,30] -> gt 1: centre y 25 -> 30, height 10 -> 20: dy = 10 * 5/10 = 5, dh = 5 log 2 = 3.465736
+POSITIVE_TARGETS = [[0.0, 1.25, 0.0, 1.115718], [0.0, 5.0, 0.0, 3.465736]]
+
+
+def test_label_proposals_appends_gt_and_labels_by_iou():
+    candidates, labels, matched = label_proposals(PROPOSALS, GT, Matcher(0.5, 0.5))
+    # Candidates: the 5 proposals then the 2 gt boxes (IoU 1 with themselves -> their own class).
+    assert torch.equal(candidates, torch.cat([PROPOSALS, GT["boxes"]]))
+    assert torch.equal(labels, torch.tensor([3, 1, 0, 0, 0, 3, 1]))
+    assert torch.equal(matched[[0, 1, 5, 6]], GT["boxes"][[0, 1, 0, 1]])
+
+
+def test_label_proposals_bg_iou_low_and_between_thresholds_are_ignored():
+    # bg_iou_low 0.1: proposals 3 (IoU 0.05) and 4 (IoU 0) are not backgrounds but -1.
+    _, labels, _ = label_proposals(PROPOSALS, GT, Matcher(0.5, 0.5), bg_iou_low=0.1)
+    assert torch.equal(labels, torch.tensor([3, 1, 0, -1, -1, 3, 1]))
+    # Matcher(0.6, 0.3): proposal 1 (IoU 0.5) and proposal 2 (0.4) fall between -> -1.
+    _, labels, _ = label_proposals(PROPOSALS, GT, Matcher(0.6, 0.3))
+    assert torch.equal(labels, torch.tensor([3, -1, -1, 0, 0, 3, 1]))
+
+
+def test_label_proposals_without_gt_is_all_background():
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
+    candidates, labels, matched = label_proposals(PROPOSALS, empty, Matcher(0.5, 0.5), bg_iou_low=0.1)
+    assert torch.equal(candidates, PROPOSALS)
+    assert torch.equal(labels, torch.zeros(5, dtype=torch.int64))
+    assert torch.equal(matched, torch.zeros(5, 4))
+
+
+def _zero_heads(**options) -> BoxRoIHeads:
+    """RoI heads whose predictor outputs zero logits and zero deltas for every RoI."""
+    predictor = FastRCNNPredictor(8, 4)
+    for layer in (predictor.cls_score, predictor.bbox_pred):
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+    return BoxRoIHeads(RoIPool("0", 2), TwoMLPHead(2 * 2 * 2, 8), predictor, **options)
+
+
+def test_select_training_samples_keeps_every_labelled_candidate_with_targets():
+    # batch 512 >> 7 candidates: all labelled ones are sampled, the two -1 ones (bg_iou_low) are not.
+    heads = _zero_heads(bg_iou_low=0.1)
+    boxes, labels, targets = heads.select_training_samples([PROPOSALS], [GT])
+    assert torch.equal(boxes[0], torch.cat([PROPOSALS[:3], GT["boxes"]]))
+    assert torch.equal(labels[0], torch.tensor([3, 1, 0, 3, 1]))
+    # Positives: the two proposals' hand-computed deltas, then zeros for the gt boxes themselves.
+    expected = torch.tensor(POSITIVE_TARGETS + [[0.0, 0.0, 0.0, 0.0]] * 2)
+    assert_close(targets[0][labels[0] > 0], expected)
+
+
+def test_roi_heads_training_losses_with_a_zero_predictor():
+    heads = _zero_heads(bg_iou_low=0.1).train()
+    features = {"0": torch.rand(1, 2, 4, 4)}  # stride 16 for a 64 x 64 image
+    detections, losses = heads(features, [PROPOSALS], [(64, 64)], [GT])
+    assert detections == [] and set(losses) == {"loss_classifier", "loss_box_reg"}
+    # Zero logits over 4 classes: cross-entropy log 4 = 1.386294 for every RoI.
+    assert_close(losses["loss_classifier"], torch.tensor(1.386294))
+    # Smooth L1 (beta 1/9) of zero deltas vs the positive targets: (1.25 - 1/18) +
+    # (1.115718 - 1/18) + (5 - 1/18) + (3.465736 - 1/18) = 10.609232, over the 5 sampled RoIs.
+    assert_close(losses["loss_box_reg"], torch.tensor(2.121846))
+
+
+# postprocess_detections: logits [0, log 3, log 6] -> softmax exp / sum = [1, 3, 6] / 10.
+LOGITS_136 = torch.tensor([[1.0, 3.0, 6.0]]).log()
+
+
+def test_postprocess_zero_deltas_keep_the_proposal_for_every_class():
+    proposal = torch.tensor([[10.0, 20.0, 50.0, 60.0]])
+    boxes, scores, labels = postprocess_detections(LOGITS_136, torch.zeros(1, 12), [proposal], [(100, 100)])
+    # Both classes pass 0.05 and class-wise NMS never compares class 1 with class 2: two
+    # detections on the same box, best first.
+    assert_close(boxes[0], proposal.repeat(2, 1))
+    assert_close(scores[0], torch.tensor([0.6, 0.3]))
+    assert torch.equal(labels[0], torch.tensor([2, 1]))
+    # Score threshold 0.35: only class 2 (0.6) stays.
+    _, scores, labels = postprocess_detections(LOGITS_136, torch.zeros(1, 12), [proposal], [(100, 100)],
+                                               score_thresh=0.35)
+    assert_close(scores[0], torch.tensor([0.6]))
+    assert torch.equal(labels[0], torch.tensor([2]))
+
+
+def test_postprocess_decodes_and_clips_to_each_image():
+    # Image 0 (h 60, w 100): proposal [10, 20, 50, 60] = centre (30, 40), size 40 x 40. Class 2
+    # deltas [1, -2, 0, 5 log 2] / (10, 10, 5, 5) -> centre (30 + 0.1*40, 40 - 0.2*40) = (34, 32),
+    # size 40 x 80 -> [14, -8, 54, 72], clipped to [14, 0, 54, 60]. Class 1 (deltas 0) is the
+    # proposal; its score 0.3 vs 0.6.
+    # Image 1 (h 100, w 40): proposal [20, 10, 60, 50], zero deltas -> x clipped to 40: [20, 10, 40, 50];
+    # and [45, 0, 70, 20] lies right of x = 40 -> width 0 after clipping -> removed (min_size).
+    proposals = [torch.tensor([[10.0, 20.0, 50.0, 60.0]]),
+                 torch.tensor([[20.0, 10.0, 60.0, 50.0], [45.0, 0.0, 70.0, 20.0]])]
+    deltas = torch.zeros(3, 12)
+    deltas[0, 8:] = torch.tensor([1.0, -2.0, 0.0, 5 * math.log(2.0)])
+    logits = LOGITS_136.repeat(3, 1)
+    boxes, scores, labels = postprocess_detections(logits, deltas, proposals, [(60, 100), (100, 40)])
+    assert_close(boxes[0], torch.tensor([[14.0, 0.0, 54.0, 60.0], [10.0, 20.0, 50.0, 60.0]]))
+    assert torch.equal(labels[0], torch.tensor([2, 1]))
+    assert_close(boxes[1], torch.tensor([[20.0, 10.0, 40.0, 50.0]] * 2))
+    assert_close(scores[1], torch.tensor([0.6, 0.3]))
+
+
+def test_postprocess_nms_is_per_class_and_detections_per_img_caps():
+    # RoI A [0, 0, 40, 40] and RoI B [2, 2, 42, 42] overlap with IoU 38^2 / (3200 - 38^2) = 0.82.
+    # Softmax A = [0.1, 0.8, 0.1] (logits log 1, log 8, log 1), B = [0.1, 0.6, 0.3].
+    # Class 1: A 0.8 suppresses B 0.6. Class 2: B 0.3 suppresses A 0.1. -> [A/1 0.8, B/2 0.3].
+    proposals = [torch.tensor([[0.0, 0.0, 40.0, 40.0], [2.0, 2.0, 42.0, 42.0]])]
+    logits = torch.tensor([[1.0, 8.0, 1.0], [1.0, 6.0, 3.0]]).log()
+    deltas = torch.zeros(2, 12)
+    boxes, scores, labels = postprocess_detections(logits, deltas, proposals, [(100, 100)], nms_thresh=0.5)
+    assert_close(boxes[0], proposals[0])
+    assert_close(scores[0], torch.tensor([0.8, 0.3]))
+    assert torch.equal(labels[0], torch.tensor([1, 2]))
+    boxes, scores, labels = postprocess_detections(logits, deltas, proposals, [(100, 100)],
+                                                   nms_thresh=0.5, detections_per_img=1)
+    assert_close(boxes[0], proposals[0][:1])
+    assert torch.equal(labels[0], torch.tensor([1]))
+
+
+def test_roi_pool_picks_the_named_map_scale_and_image():
+    # Map "p" is 4 x 4 with value 4 * row + col (image 0) and 100 + that (image 1); the largest
+    # image is 64 x 64, so the scale is 4 / 64 = 1/16. RoIPool rounds the box corners to cells and
+    # includes the end cell: [0, 0, 16, 16] -> cells 0..1 in x and y -> max 4 * 1 + 1 = 5;
+    # [48, 48, 64, 64] -> cell 3 (4 is off the map) -> 15; image 1's [0, 0, 16, 16] -> 105.
+    grid = torch.arange(16.0).view(1, 1, 4, 4)
+    features = {"0": torch.zeros(2, 1, 4, 4), "p": torch.cat([grid, grid + 100])}
+    boxes = [torch.tensor([[0.0, 0.0, 16.0, 16.0], [48.0, 48.0, 64.0, 64.0]]),
+             torch.tensor([[0.0, 0.0, 16.0, 16.0]])]
+    pooled = RoIPool("p", 1)(features, boxes, [(64, 64), (48, 64)])
+    assert pooled.shape == (3, 1, 1, 1)
+    assert torch.equal(pooled.flatten(), torch.tensor([5.0, 15.0, 105.0]))
+
+
+def test_two_mlp_head_and_predictor_by_hand():
+    head = TwoMLPHead(2, 2)
+    with torch.no_grad():
+        head.fc6.weight.copy_(torch.tensor([[1.0, -1.0], [-1.0, 1.0]]))
+        head.fc6.bias.zero_()
+        head.fc7.weight.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0]]))
+        head.fc7.bias.copy_(torch.tensor([0.0, -3.0]))
+    # Input [3, 1] (a [1, 2, 1, 1] RoI, flattened): fc6 -> [2, -2], ReLU -> [2, 0];
+    # fc7 -> [2 + 0, 2 - 0 - 3] = [2, -1], ReLU -> [2, 0].
+    out = head(torch.tensor([3.0, 1.0]).view(1, 2, 1, 1))
+    assert torch.equal(out, torch.tensor([[2.0, 0.0]]))
+    predictor = FastRCNNPredictor(2, 3)
+    with torch.no_grad():
+        predictor.cls_score.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        predictor.cls_score.bias.copy_(torch.tensor([0.0, 0.0, -1.0]))
+    # A [1, 2, 1, 1] input is flattened: logits = W [2, 0] + b = [2, 0, 2 - 1] = [2, 0, 1];
+    # deltas: 4 per class, 3 classes.
+    logits, deltas = predictor(out.view(1, 2, 1, 1))
+    assert torch.equal(logits, torch.tensor([[2.0, 0.0, 1.0]]))
+    assert deltas.shape == (1, 12)

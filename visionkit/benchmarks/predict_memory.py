@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from visionkit.detection.options import FasterRCNNOptions
+from visionkit.detection.options import FasterRCNNOptions, options_dict
 
 CHILD = """
 import json, resource, sys
@@ -81,5 +81,5 @@ def run(argv: list[str]) -> dict:
         f"ratio_{large}_vs_{small}": round(peak[large] / peak[small], 3),
         "target": "ratio within 1 ± 0.10",
         "options": {"image_size": args.image_size, "workers": args.workers, "repeats": args.repeats,
-                    "detector": {"name": "fasterrcnn_resnet18_fpn", **SMALL_DETECTOR}},
+                    "detector": {"name": "fasterrcnn_resnet18_fpn", **options_dict(SMALL_DETECTOR)}},
     }
