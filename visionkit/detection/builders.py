@@ -93,6 +93,12 @@ def list_detectors() -> list[str]:
     return sorted([*DETECTORS, *PROPOSAL_DETECTORS])
 
 
+def require_known(name: str) -> None:
+    """Raise `ConfigError` listing the known detectors unless ``name`` is one."""
+    if name not in DETECTORS and name not in PROPOSAL_DETECTORS:
+        raise ConfigError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
+
+
 def detector_options(name: str = "fasterrcnn_resnet18_fpn") -> list[str]:
     """Every keyword option `create_detector` accepts for ``name`` (the fields of its options class)."""
     return option_names(name)
@@ -119,8 +125,7 @@ def create_detector(
         values: fields of those options to replace (``min_size=416``, ``box_score_thresh=0.3``,
             ...); `detector_options(name)` lists them.
     """
-    if name not in DETECTORS and name not in PROPOSAL_DETECTORS:
-        raise ConfigError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}")
+    require_known(name)
     if num_classes < 2:
         raise ConfigError(f"num_classes counts the background: K classes need K + 1, got {num_classes}")
     if pretrained is not None and pretrained_backbone is not None:

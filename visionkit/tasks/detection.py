@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from visionkit.checkpoint_record import CheckpointRecord, write_record
 from visionkit.detection import create_detector
+from visionkit.detection.builders import require_known
 from visionkit.detection.options import (
     SECTIONS,
     FasterRCNNOptions,
@@ -87,6 +88,7 @@ class DetectionTask(L.LightningModule):
         super().__init__()
         given = {"faster_rcnn": faster_rcnn, "fast_rcnn": fast_rcnn, "rcnn": rcnn}
         self.save_hyperparameters(ignore=list(given))
+        require_known(name)
         chosen = section(name)
         for key, value in given.items():  # plain dicts in hparams (checkpoints load weights-only)
             given[key] = section_options(key, value)
