@@ -10,6 +10,9 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# Help is built afresh in tests, never read from or written to the user's help cache
+# (tests/test_help_cache.py turns it on in a temporary folder).
+os.environ["VISIONKIT_HELP_CACHE"] = "0"
 SHARED_DATA = Path(os.environ.get("VISIONKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 DEVICES = [
     "cpu",

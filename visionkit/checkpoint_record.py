@@ -14,9 +14,13 @@ output, and nothing else:
   preprocessing. A detector resizes and normalises in its own transform, whose settings are in
   ``model``.
 
+- ``image_hw`` (detection, version 2): the most common (height, width) of the training
+  images, the size a fixed-size export defaults to.
+
 Version 1 is the first versioned layout; files written before the field existed have the same
 content and read as version 1 (a detector's then-written ``min_size``/``max_size``/``mean``/``std``
-copies of its builder options are dropped on read).
+copies of its builder options are dropped on read). Version 2 adds ``image_hw``; every older
+version still reads.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any, Literal
 from visionkit.errors import ConfigError
 
 RECORD_KEY = "visionkit"  # the checkpoint entry holding the record
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 TASKS = ("classification", "detection")
 # Written by detection checkpoints before the record was versioned; nothing ever read them.
 _UNREAD_V1_KEYS = ("min_size", "max_size", "mean", "std")
@@ -49,6 +53,8 @@ class CheckpointRecord:
         crop_fraction: classification only: the centre-crop fraction at evaluation.
         mean: classification only: per-channel normalisation mean.
         std: classification only: per-channel normalisation std.
+        image_hw: detection only: the most common (height, width) of the training images,
+            the input size a fixed-size export defaults to.
         version: layout version (`RECORD_VERSION`).
     """
 
@@ -60,6 +66,7 @@ class CheckpointRecord:
     crop_fraction: float | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
+    image_hw: list[int] | None = None
     version: int = RECORD_VERSION
 
     @property

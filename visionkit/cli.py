@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
+import warnings
 
 # name -> (module with main(argv) -> int, one-line help). Modules import lazily so --help is instant.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,11 +38,25 @@ def one_line(err: Exception) -> str:
     return text
 
 
+def warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 line: str | None = None) -> str:
+    """Warnings as one line in the command's words, without the source line Python echoes."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; clear one-line errors for visionkit's own exceptions."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
+
+
+def _run(argv: list[str]) -> int:
     from visionkit.errors import VisionkitError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = warning_line
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0
@@ -61,9 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     except VisionkitError as err:
         print(f"visionkit {argv[0]}: error: {one_line(err)}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ def test_tiny_run_of_both_detectors_writes_curves_and_a_plot(tmp_path):
                   "--plot", str(plot)])
     assert set(result["results"]) == {"ours", "torchvision"}
     for entry in result["results"].values():
-        assert len(entry["val_map"]) == len(entry["elapsed"]) == 1 and 0 <= entry["best"] <= 1
+        assert len(entry["val_map"]) == len(entry["elapsed"]) == 1
+        assert entry["best"] == max(entry["val_map"]) and entry["final"] == entry["val_map"][-1]
+        assert 0 < entry["elapsed"][0] <= entry["seconds"]
     assert plot.stat().st_size > 1000
     json.dumps(result)

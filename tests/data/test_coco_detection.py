@@ -71,9 +71,10 @@ def test_invalid_annotation_is_dropped_and_named(tmp_path, record, expected):
     assert len(ds.issues) == 1 and expected in str(ds.issues[0])
     assert str(ds.issues[0]).endswith("-> dropped")
     assert ds[0][1]["boxes"].tolist() == [[2, 2, 8, 8]]  # the valid annotation is kept
-    with pytest.raises(DatasetError, match="invalid records") as err:
+    with pytest.raises(DatasetError, match="1 invalid records, first ") as err:
         CocoDetection(path, tmp_path, on_invalid="error")
-    assert expected in str(err.value)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+    assert "-> dropped" not in str(err.value)  # nothing was dropped: the run stops
 
 
 def test_box_reaching_outside_is_clipped_and_named(tmp_path):

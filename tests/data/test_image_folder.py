@@ -59,7 +59,19 @@ def test_corrupt_file_is_an_error_naming_it(tmp_path, name, content, reason):
     (tmp_path / "bee" / name).write_bytes(content)
     with pytest.raises(ImageReadError) as err:
         scan_image_folder(tmp_path)
-    assert str(err.value).startswith(f"{tmp_path / 'bee' / name}: ") and reason in str(err.value)
+    assert str(err.value).startswith(f"{tmp_path}: 1 unreadable image files: {tmp_path / 'bee' / name}: ")
+    assert reason in str(err.value)
+
+
+def test_every_unreadable_file_is_counted_in_one_error(tmp_path):
+    make_folder(tmp_path, {"ant": 2, "bee": 2})
+    for i in range(7):
+        (tmp_path / ("ant" if i % 2 else "bee") / f"broken{i}.jpg").write_bytes(b"garbage")
+    with pytest.raises(ImageReadError) as err:
+        scan_image_folder(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path}: 7 unreadable image files: ") and "\n" not in message
+    assert message.count(".jpg: ") == 5 and "; ... and 2 more (fix or remove them" in message
 
 
 def test_skip_invalid_leaves_out_and_reports(tmp_path):

@@ -82,3 +82,29 @@ def test_bad_results_give_a_one_line_error(fixture_files: tuple[Path, Path], tmp
     err = capsys.readouterr().err
     assert err.startswith("visionkit evaluate: error: ") and "bad.json: result 0: field 'bbox'" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("records, expected", [
+    ([{"image_id": 42, "category_id": 1, "score": 0.5, "segmentation": [[1, 1, 5, 1, 5, 5]]}] * 3,
+     "result 0: missing field 'bbox' (3 such records in all) (segmentation results: evaluate them "
+     "with iou_type 'segm', --iou-type segm)"),
+    ([{"image_id": 42, "category_id": 999, "score": 0.5, "bbox": [1, 2, 3, 4]}] * 50,
+     "result 0: field 'category_id': 999 is not the id of any category in"),
+])
+def test_bad_records_are_counted_and_hinted(records, expected, fixture_files, tmp_path, capsys):
+    gt, _ = fixture_files
+    image_id = json.loads(gt.read_text())["images"][0]["id"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([dict(r, image_id=image_id) for r in records]))
+    assert cli.main(["evaluate", "--gt", str(gt), "--pred", str(bad), "--out", str(tmp_path / "o")]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert expected in line
+    assert "(50 such records in all)" in line or len(records) != 50
+
+
+def test_empty_results_are_evaluated_and_said_to_be_empty(fixture_files, tmp_path, capsys):
+    gt, _ = fixture_files
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    assert cli.main(["evaluate", "--gt", str(gt), "--pred", str(empty), "--out", str(tmp_path / "o")]) == 0
+    assert f"note: {empty} holds no detections, so every AP and AR is 0" in capsys.readouterr().err

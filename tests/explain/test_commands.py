@@ -53,6 +53,19 @@ def test_summary_of_a_checkpoint_uses_its_input_size(checkpoint, capsys):
     assert json.loads(capsys.readouterr().out)["input_shapes"] == [[1, 3, 48, 48]]
 
 
+def test_summary_of_a_detection_checkpoint_runs_at_its_min_size(capsys):
+    from visionkit.inference.detector_loading import load_detector
+
+    ckpt = Path(__file__).resolve().parents[2] / "weights" / "demo_shapes_detector.ckpt"
+    assert main(["summary", str(ckpt), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    model = load_detector(ckpt).model
+    side = model.transform.min_size[-1]
+    assert any(shape[-2:] == [side, side] for shape in summary["input_shapes"]), summary["input_shapes"]
+    assert summary["totals"]["params"] + summary["unused_params"] == sum(
+        p.numel() for p in model.parameters())
+
+
 def test_detector_names_are_summary_targets_with_image_list_input():
     target = summary_target("fasterrcnn_mobilenet_v3_large_fpn")
     assert target.detector and target.default_shape == (3, 800, 800)
@@ -61,8 +74,11 @@ def test_detector_names_are_summary_targets_with_image_list_input():
     assert summary_target("resnet18").example().device.type == "meta"
 
 
-@pytest.mark.parametrize(("args", "message"), [(["nonsense"], "neither a checkpoint file nor a backbone"),
-                                               (["resnet18", "--input", "3x0"], "expected CxHxW")])
+@pytest.mark.parametrize(("args", "message"), [
+    (["nonsense"], "neither a checkpoint file nor a backbone"),
+    (["resnet18", "--input", "3x0"], "expected CxHxW"),
+    (["resnet18", "--input", "224x224"], "--input 224x224: resnet18 cannot run on this input ("),
+    (["inception_v3", "--input", "3x64x64"], "--input 3x64x64: inception_v3 cannot run on this input (")])
 def test_summary_errors_are_one_line(args, message, capsys):
     assert main(["summary", *args]) == 1
     err = capsys.readouterr().err.strip()
@@ -115,3 +131,10 @@ def test_gradcam_of_a_detection_checkpoint_explains_one_box(tmp_path, capsys):
     assert row["layer"].startswith("backbone.fpn.") and Path(row["png"]).stat().st_size > 1000
     x1, y1, x2, y2 = row["box"]
     assert 0 <= x1 < x2 <= 80 and 0 <= y1 < y2 <= 60
+
+    # A rank beyond the image's detections: no heatmap, said so, and a failing exit status.
+    assert main(["explain", "gradcam", "--ckpt", str(ckpt), str(image), "--detection", "999",
+                 "--out", str(tmp_path / "none")]) == 1
+    captured = capsys.readouterr()
+    assert "0 heatmap(s)" in captured.out
+    assert f"no heatmap for 1 image(s) without a detection #999 (e.g. {image} has" in captured.err

@@ -51,8 +51,9 @@ def test_gt_images_all_outputs_and_evaluate_accepts_them(shapes_set, detection_c
     evaluate_coco(gt, rows)  # accepted: ids and categories known, boxes valid
     assert main(["evaluate", "--gt", str(shapes_set / "val.json"), "--pred", str(out / "results.json"),
                  "--out", str(tmp_path / "eval")]) == 0
-    for im in gt["images"]:
-        drawn = read_image(out / "images" / im["file_name"])
+    assert all(round(v, 3) == v for r in rows for v in r["bbox"])  # no float noise in the JSON
+    for im in gt["images"]:  # images/ holds what lies below the images' common folder
+        drawn = read_image(out / "images" / Path(im["file_name"]).name)
         assert drawn.shape == (im["height"], im["width"], 3)
     with open(out / "predictions.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
@@ -124,7 +125,7 @@ def test_unreadable_image_stops_or_is_skipped_and_reported(shapes_set, detection
     assert len(list(read_records(tmp_path / "b" / "predictions.jsonl"))) == 6
 
 
-def test_video_in_annotated_video_out(shapes_set, detection_ckpt, tmp_path):
+def test_video_in_annotated_video_out(shapes_set, detection_ckpt, tmp_path, capsys):
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 64))
     frames = sorted((shapes_set / "images" / "val").glob("*.png"))
@@ -133,6 +134,9 @@ def test_video_in_annotated_video_out(shapes_set, detection_ckpt, tmp_path):
     writer.release()
     out = tmp_path / "out"
     assert predict("--weights", str(detection_ckpt), str(video), "--out", str(out), *QUIET) == 0
+    assert capsys.readouterr().out.rstrip().endswith(
+        "(results.json, predictions.csv, predictions.jsonl, clip.mp4)")  # no images/ claimed
+    assert not (out / "images").exists()
     records = list(read_records(out / "predictions.jsonl"))
     assert [r["frame"] for r in records] == list(range(len(frames)))
     capture = cv2.VideoCapture(str(out / "clip.mp4"))
@@ -141,10 +145,18 @@ def test_video_in_annotated_video_out(shapes_set, detection_ckpt, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing checkpoint", "classification checkpoint", "empty folder",
-                                  "unknown model", "coco weights absent"])
-def test_errors_are_one_clear_line(case, tmp_path, capsys, monkeypatch, shapes_set):
+                                  "unknown model", "coco weights absent", "gt of other classes"])
+def test_errors_are_one_clear_line(case, tmp_path, capsys, monkeypatch, shapes_set, detection_ckpt):
     image = str(shapes_set / "images" / "val" / "0000.png")
-    if case == "missing checkpoint":
+    if case == "gt of other classes":  # the same photos, labelled with other category ids/names
+        gt = json.loads((shapes_set / "val.json").read_text())
+        gt["categories"] = [{"id": 1, "name": "raccoon"}]
+        gt["annotations"] = [dict(a, category_id=1) for a in gt["annotations"]]
+        other = tmp_path / "raccoon.json"
+        other.write_text(json.dumps(gt))
+        args = ["--weights", str(detection_ckpt), "--gt", str(other), "--image-root", str(shapes_set)]
+        expected = "category ids/names 1:circle, 5:star are not among"
+    elif case == "missing checkpoint":
         args, expected = ["--weights", str(tmp_path / "none.ckpt"), image], "no such checkpoint"
     elif case == "classification checkpoint":
         other = tmp_path / "cls.ckpt"

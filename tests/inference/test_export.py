@@ -83,6 +83,18 @@ def test_cli_writes_torchscript_beside_the_checkpoint(classifier_ckpt, capsys):
     assert read_export_metadata(out)["format"] == "torchscript"
 
 
+def test_detector_exports_at_its_training_images_size_by_default(tmp_path, capsys):
+    torch.manual_seed(0)
+    task = DetectionTask("fasterrcnn_resnet18_fpn", 3, faster_rcnn=tiny_faster_rcnn(),
+                         class_names=["circle", "star"], category_ids=[1, 5])
+    task.image_hw = [48, 80]  # what on_fit_start notes from the training set
+    ckpt = save_task_checkpoint(task, tmp_path / "det.ckpt")
+    assert main(["export", "--ckpt", str(ckpt), "--format", "torchscript"]) == 0
+    assert "input: float [3, 48, 80] in 0-1" in capsys.readouterr().out
+    meta = read_export_metadata(tmp_path / "det.torchscript.pt")
+    assert meta["input_size"] == [48, 80] and meta["min_size"] == [64]
+
+
 def test_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["export", "--ckpt", str(tmp_path / "none.ckpt"), "--format", "torchscript"]) == 1
     err = capsys.readouterr().err.strip()

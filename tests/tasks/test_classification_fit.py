@@ -2,15 +2,17 @@
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from visionkit.cli import main
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.errors import ConfigError
-from visionkit.inference.classification import load_classifier
+from visionkit.inference.classification import load_classifier, predict_topk
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "classify" / "resnet18_finetune.yaml")
 FAST = ["--model.backbone", "resnet18", "--data.image_size", "32", "--data.batch_size", "16",
@@ -36,11 +38,18 @@ def read_metrics(run):
         return list(csv.DictReader(f))
 
 
-def test_fit_writes_metrics_confusion_image_checkpoints_and_predicts(shapes, tmp_path):
+def accuracy(rows: list[dict]) -> float:
+    """Share of predicted rows whose top class is the image's class folder."""
+    return sum(Path(r["path"]).parent.name == r["top"][0]["class"] for r in rows) / len(rows)
+
+
+def test_fit_writes_metrics_confusion_image_checkpoints_and_predicts(shapes, tmp_path, capsys):
     run = fit(shapes, tmp_path / "run", "--trainer.max_epochs", "2")
     rows = read_metrics(run)
     val_acc = [float(r["val_acc"]) for r in rows if r.get("val_acc")]
-    assert len(val_acc) == 2 and all(0 <= a <= 1 for a in val_acc)
+    assert len(val_acc) == 2
+    assert f"best val_acc {max(val_acc):.4f}: {run / 'checkpoints' / 'best.ckpt'}" in \
+        capsys.readouterr().out
     assert (run / "val_confusion_matrix.png").stat().st_size > 1000
     best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
     assert best.is_file() and last.is_file()
@@ -53,7 +62,34 @@ def test_fit_writes_metrics_confusion_image_checkpoints_and_predicts(shapes, tmp
     rows = json.loads(out.read_text())
     assert len(rows) == 24 and all(len(r["top"]) == 2 for r in rows)
     assert all(r["top"][0]["prob"] >= r["top"][1]["prob"] for r in rows)
+    # predict reproduces the best epoch's logged accuracy: same weights, same eval preprocessing.
+    assert accuracy(rows) == pytest.approx(max(val_acc), abs=1e-6)
     assert sum(1 for _ in (tmp_path / "sorted").rglob("*.png")) == 24
+
+
+def test_validate_uses_the_checkpoints_input_size_and_resume_refuses_another(shapes, tmp_path,
+                                                                             caplog, capsys,
+                                                                             monkeypatch):
+    monkeypatch.chdir(shapes.parent)
+    run = fit(Path(shapes.name), tmp_path / "run", "--trainer.max_epochs", "1")  # a relative root
+    fitted = [float(r["val_acc"]) for r in read_metrics(run) if r.get("val_acc")]
+    best = str(run / "checkpoints" / "best.ckpt")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["root"] == str(shapes.resolve())  # the saved config runs from anywhere
+    caplog.set_level(logging.INFO)
+    monkeypatch.chdir(tmp_path)
+    assert main(["classify", "validate", "--config", str(run / "config.yaml"),
+                 "--trainer.default_root_dir", "val", "--data.image_size", "48",
+                 "--ckpt_path", best]) == 0
+    validated = [float(r["val_acc"]) for r in read_metrics(tmp_path / "val" / "version_0")
+                 if r.get("val_acc")]
+    assert validated == pytest.approx(fitted, abs=1e-6)  # at 32 px, as trained, not at 48
+    assert "image_size 48 -> 32" in caplog.text
+    args = ["classify", "fit", "--config", CONFIG, "--data.root", str(shapes),
+            "--trainer.default_root_dir", str(tmp_path / "resume"), *FAST, "--data.image_size", "48",
+            "--ckpt_path", best]
+    assert main(args) == 1
+    assert "trained at image_size 32, this run has 48" in capsys.readouterr().err
 
 
 def test_seeded_runs_repeat(shapes, tmp_path):
@@ -109,7 +145,7 @@ def test_bad_folder_stops_with_the_culprit_named(tmp_path, capsys):
     (root / "train" / "hexagon").rmdir()
     assert main(args) == 1
     assert "corrupt.jpg" in capsys.readouterr().err
-    assert not list((tmp_path / "run").rglob("*.ckpt"))
+    assert not list((tmp_path / "run").glob("version_*")), "a failed run leaves no run folder"
 
 
 def test_skip_invalid_trains_and_reports(tmp_path):
@@ -133,6 +169,8 @@ def test_compile_trains_the_compiled_model_and_keeps_checkpoint_keys(shapes, tmp
     run = fit(shapes, tmp_path / "run", "--trainer.max_epochs", "1", "--model.compile", "true")
     assert compiled == ["ImageClassifier"]
     val_acc = [float(r["val_acc"]) for r in read_metrics(run) if r.get("val_acc")]
-    assert len(val_acc) == 1 and 0 <= val_acc[0] <= 1
     loaded = load_classifier(run / "checkpoints" / "last.ckpt")  # state dict keys without _orig_mod
     assert loaded.classes == ["circle", "square", "triangle"]
+    # The eager model rebuilt from the compiled run's checkpoint scores what the run logged.
+    rows = predict_topk(loaded, sorted((shapes / "val").rglob("*.png")))
+    assert len(val_acc) == 1 and accuracy(rows) == pytest.approx(val_acc[0], abs=1e-6)

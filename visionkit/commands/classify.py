@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from visionkit.commands.arguments import positive_int
+from visionkit.commands.help_cache import print_help, wants_help
+
 USAGE = """usage: visionkit classify {fit,validate,test,predict} [options]
 
   fit       train:       visionkit classify fit --config configs/classify/resnet18_finetune.yaml \\
@@ -20,27 +23,29 @@ Every constructor argument of the task (--model.*) and data module (--data.*) is
 
 def predict_main(argv: list[str]) -> int:
     """Parse `classify predict` options and write top-k predictions."""
-    from visionkit.inference.classification import predict_to_file
-
     parser = argparse.ArgumentParser(prog="visionkit classify predict",
                                      description="Top-k classes for image files, folders or globs.")
     parser.add_argument("--ckpt", required=True, help="checkpoint written by `classify fit`")
     parser.add_argument("sources", nargs="*", help="image files, folders or glob patterns")
     parser.add_argument("--source", action="append", default=[], help="same as a positional PATH")
-    parser.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
+    parser.add_argument("--top-k", type=positive_int, default=5, help="classes per image (default 5)")
     parser.add_argument("--out", default=None,
                         help="output .csv or .json (default runs/classify/predict/predictions.csv)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")
     parser.add_argument("--sort-into", default=None,
                         help="also copy each image into DIR/<predicted class>/")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # before the heavy imports: --help is instant
+    from visionkit.inference.classification import predict_to_file
+
     out = predict_to_file(args.ckpt, [*args.sources, *args.source], out=args.out,
                           top_k=args.top_k, batch_size=args.batch_size,
                           num_workers=args.num_workers, device=args.device,
                           sort_into=args.sort_into)
     print(f"predictions written to {out}")
+    if args.sort_into:
+        print(f"images copied into {args.sort_into}/<predicted class>/")
     return 0
 
 
@@ -54,9 +59,15 @@ def main(argv: list[str]) -> int:
     if argv[0] not in ("fit", "validate", "test"):
         print(f"visionkit classify: unknown subcommand {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    if wants_help(argv):  # from the help cache: milliseconds instead of seconds of imports
+        return print_help(["classify", *argv], lambda: _run(argv))
+    _run(argv)
+    return 0
+
+
+def _run(argv: list[str]) -> None:
     from visionkit.tasks.classification import ClassificationTask
     from visionkit.tasks.cli import run_cli
     from visionkit.tasks.image_folder_datamodule import ImageFolderDataModule
 
     run_cli(ClassificationTask, ImageFolderDataModule, argv, prog="visionkit classify")
-    return 0

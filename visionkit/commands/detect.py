@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from visionkit.commands.arguments import positive_int, probability
+from visionkit.commands.help_cache import print_help, wants_help
+
 USAGE = """usage: visionkit detect {fit,validate,test,predict,proposals} [options]
 
   fit       train:   visionkit detect fit --config configs/detect/fasterrcnn_resnet18_fpn.yaml \\
@@ -53,14 +56,14 @@ def predict_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-root", default=None,
                         help="folder the --gt file names are relative to (default: the JSON's folder)")
     parser.add_argument("--out", default="runs/detect/predict", help="output folder")
-    parser.add_argument("--score-thresh", type=float, default=0.05,
+    parser.add_argument("--score-thresh", type=probability, default=0.05,
                         help="lowest score kept in the results (default 0.05)")
-    parser.add_argument("--draw-thresh", type=float, default=0.3,
+    parser.add_argument("--draw-thresh", type=probability, default=0.3,
                         help="lowest score drawn on the images (default 0.3)")
     parser.add_argument("--classes", nargs="+", default=None,
                         help="keep only these class names or category ids")
-    parser.add_argument("--max-det", type=int, default=100, help="detections per image, at most")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-det", type=positive_int, default=100, help="detections per image, at most")
+    parser.add_argument("--batch-size", type=positive_int, default=4)
     parser.add_argument("--num-workers", type=int, default=2, help="image-decoding processes")
     parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
@@ -76,9 +79,9 @@ def predict_parser() -> argparse.ArgumentParser:
 
 def predict_main(argv: list[str]) -> int:
     """Run `visionkit detect predict` and say where the results went."""
+    args = predict_parser().parse_args(argv)  # before the heavy imports: --help is instant
     from visionkit.inference.detection import detect_to_dir
 
-    args = predict_parser().parse_args(argv)
     summary = detect_to_dir(args.weights, [*args.sources, *args.source], args.out, model=args.model,
                             gt=args.gt, image_root=args.image_root, score_thresh=args.score_thresh,
                             draw_thresh=args.draw_thresh, classes=args.classes, max_det=args.max_det,
@@ -88,9 +91,11 @@ def predict_main(argv: list[str]) -> int:
                             skip_invalid=args.skip_invalid)
     resumed = f", {summary.resumed} done before (--resume)" if summary.resumed else ""
     skipped = f", {len(summary.skipped)} unreadable left out" if summary.skipped else ""
+    written = ["results.json", "predictions.csv", "predictions.jsonl"]
+    written += ["images/"] if summary.annotated_images else []
+    written += [p.name for p in summary.files if p.suffix == ".mp4"]
     print(f"{summary.images} images, {summary.detections} detections{resumed}{skipped}; results in "
-          f"{summary.out_dir}/ (results.json, predictions.csv, predictions.jsonl"
-          f"{', images/' if not args.no_images else ''})")
+          f"{summary.out_dir}/ ({', '.join(written)})")
     return 0
 
 
@@ -118,9 +123,9 @@ def proposals_parser() -> argparse.ArgumentParser:
 
 def proposals_main(argv: list[str]) -> int:
     """Run `visionkit detect proposals` and print the recall table."""
+    args = proposals_parser().parse_args(argv)
     from visionkit.inference.proposals import proposals_to_dir
 
-    args = proposals_parser().parse_args(argv)
     settings = {"mode": args.mode, "max_proposals": args.max_proposals, "max_side": args.max_side or None}
     out = args.out or f"runs/detect/proposals/{Path(args.json).stem}"
     run = proposals_to_dir(args.json, args.image_root, args.cache, out, settings, args.num_workers)
@@ -146,9 +151,15 @@ def main(argv: list[str]) -> int:
     if argv[0] not in ("fit", "validate", "test"):
         print(f"visionkit detect: unknown subcommand {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    if wants_help(argv):  # from the help cache: milliseconds instead of seconds of imports
+        return print_help(["detect", *argv], lambda: _run(argv))
+    _run(with_cuda_amp(argv))
+    return 0
+
+
+def _run(argv: list[str]) -> None:
     from visionkit.tasks.cli import run_cli
     from visionkit.tasks.detection import DetectionTask
     from visionkit.tasks.detection_datamodule import DetectionDataModule
 
-    run_cli(DetectionTask, DetectionDataModule, with_cuda_amp(argv), prog="visionkit detect")
-    return 0
+    run_cli(DetectionTask, DetectionDataModule, argv, prog="visionkit detect")

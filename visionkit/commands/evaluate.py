@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from visionkit.evaluation.coco import BACKENDS, IOU_TYPES
@@ -32,4 +33,6 @@ def main(argv: list[str]) -> int:
     print(result.per_class_table())
     print()
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
+    if result.num_detections == 0:
+        print(f"note: {args.pred} holds no detections, so every AP and AR is 0", file=sys.stderr)
     return 0

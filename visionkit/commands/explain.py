@@ -40,8 +40,13 @@ def gradcam_main(argv: list[str]) -> int:
 
     rows = gradcam_files(args.ckpt, [*args.sources, *args.source], args.out, layer=args.layer,
                          target=args.target, method=args.method, device=auto_device(args.device))
-    print(f"{len(rows)} heatmap(s) written to {args.out} (index: {args.out}/gradcam.json)")
-    return 0
+    written = [r for r in rows if r.get("png")]
+    print(f"{len(written)} heatmap(s) written to {args.out} (index: {args.out}/gradcam.json)")
+    lacking = [r for r in rows if not r.get("png")]
+    if lacking:  # a detection rank beyond what an image has
+        print(f"no heatmap for {len(lacking)} image(s) without a detection #{args.target} "
+              f"(e.g. {lacking[0]['path']} has {lacking[0]['detections']})", file=sys.stderr)
+    return 0 if written else 1
 
 
 def main(argv: list[str]) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from visionkit.inference.export import FORMATS, export_model
-
 
 def image_size(text: str) -> tuple[int, int]:
     """`"480x640"` → `(480, 640)` (height, width)."""
@@ -27,14 +25,18 @@ def main(argv: list[str]) -> int:
                     "labels, scores.")
     parser.add_argument("--ckpt", required=True,
                         help="checkpoint written by `visionkit classify fit` or `visionkit detect fit`")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", required=True, metavar="{onnx,torchscript}",
+                        help="onnx (ONNX Runtime and others) or torchscript")
     parser.add_argument("--out", default=None,
                         help="output file (default: beside the checkpoint, <stem>.onnx or "
                              "<stem>.torchscript.pt)")
     parser.add_argument("--image-size", type=image_size, default=None, metavar="HxW",
                         help="detectors only: the one image size the exported file accepts "
-                             "(default: the detector's min_size, square)")
-    args = parser.parse_args(argv)
+                             "(default: the most common size of its training images, else its "
+                             "min_size square)")
+    args = parser.parse_args(argv)  # before the heavy imports: --help is instant
+    from visionkit.inference.export import export_model, read_export_metadata
+
     path = export_model(args.ckpt, args.format, args.out, image_size=args.image_size)
-    print(f"{args.format} model written to {path}")
+    print(f"{args.format} model written to {path}; input: {read_export_metadata(path)['input']}")
     return 0

@@ -13,14 +13,15 @@ FORMATS = ("table", "json", "csv")
 
 
 def main(argv: list[str]) -> int:
-    """Print (or write) the layer summary of a backbone or classification checkpoint."""
+    """Print (or write) the layer summary of a backbone, detector or checkpoint."""
     parser = argparse.ArgumentParser(
         prog="visionkit summary",
         description="Per layer: output shape, parameters, multiply-accumulates, fp32 output memory "
                     "and receptive field (size / jump / start in input pixels), with totals.")
     parser.add_argument("model", metavar="MODEL_OR_CKPT",
                         help="backbone name (e.g. resnet18, built with 1000 classes), detector name "
-                             "(e.g. fasterrcnn_resnet50_fpn, 91 classes) or a classification checkpoint")
+                             "(e.g. fasterrcnn_resnet50_fpn, 91 classes) or a checkpoint written by "
+                             "`classify fit` or `detect fit`")
     parser.add_argument("--input", default=None, metavar="CxHxW",
                         help="input shape (default: the model's input size, e.g. 3x224x224)")
     parser.add_argument("--format", choices=FORMATS, default="table")
@@ -29,6 +30,7 @@ def main(argv: list[str]) -> int:
                         help="also draw per-layer params, MACs, memory and receptive field")
     args = parser.parse_args(argv)
 
+    from visionkit.errors import ConfigError
     from visionkit.explain.summary import layer_summary
     from visionkit.explain.summary_format import format_csv, format_json, format_table
     from visionkit.fileio import atomic_open
@@ -36,7 +38,12 @@ def main(argv: list[str]) -> int:
 
     target = summary_target(args.model)
     shape = parse_shape(args.input) if args.input else target.default_shape
-    summary = layer_summary(target.model, target.example(shape), spatial_dims=len(shape) - 1)
+    try:
+        summary = layer_summary(target.model, target.example(shape), spatial_dims=len(shape) - 1)
+    except RuntimeError as err:  # wrong channel count, an input smaller than a kernel, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--input {'x'.join(map(str, shape))}: {args.model} cannot run on this "
+                          f"input ({reason})") from None
     text = {"table": format_table, "json": format_json, "csv": format_csv}[args.format](summary)
     if args.out:
         with atomic_open(args.out, "w", encoding="utf-8") as f:

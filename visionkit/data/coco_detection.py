@@ -261,13 +261,14 @@ class CocoDetection(Dataset):
     def _report(self, on_invalid: str) -> None:
         if not self.issues:
             return
-        listed = "\n  ".join(str(issue) for issue in self.issues[:MAX_LISTED])
-        more = f"\n  ... and {len(self.issues) - MAX_LISTED} more" if len(self.issues) > MAX_LISTED else ""
         head = f"{self.annotation_file}: {len(self.issues)} invalid records"
-        if on_invalid == "error":
-            raise DatasetError(f"{head}:\n  {listed}{more}")
-        warnings.warn(f"{head} (dropped or clipped, see visionkit.data.coco_detection):\n  "
-                      f"{listed}{more}", stacklevel=3)
+        if on_invalid == "error":  # one line: the first record and what is wrong with it
+            first = self.issues[0]
+            raise DatasetError(f"{head}, first {first.record}: {first.problem} (fix them, or pass "
+                               f"on_invalid='warn' to drop or clip them)")
+        listed = "; ".join(str(issue) for issue in self.issues[:MAX_LISTED])
+        more = f"; ... and {len(self.issues) - MAX_LISTED} more" if len(self.issues) > MAX_LISTED else ""
+        warnings.warn(f"{head} dropped or clipped: {listed}{more}", stacklevel=3)
 
 
 def _is_int(value: Any) -> bool:

@@ -58,6 +58,9 @@ def _walk_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+MAX_LISTED = 5  # unreadable files named in the error (the count says how many in all)
+
+
 def scan_image_folder(root: str | os.PathLike, classes: Sequence[str] | None = None, *,
                       skip_invalid: bool = False, verify: bool = True) -> FolderIndex:
     """Index `root/<class>/...`; `classes` fixes the class list (e.g. a val root uses train's)."""
@@ -72,6 +75,7 @@ def scan_image_folder(root: str | os.PathLike, classes: Sequence[str] | None = N
             raise DatasetError(f"{root}: class folders {extra} are not among the training "
                                f"classes {list(classes)}")
     index = FolderIndex(root, list(classes) if classes is not None else [], [])
+    unreadable: list[str] = []  # without skip_invalid: all of them in one error at the end
     for name in (classes if classes is not None else found):
         files = _walk_files(root / name) if (root / name).is_dir() else []
         images = [f for f in files if is_image_file(f)]
@@ -92,10 +96,15 @@ def scan_image_folder(root: str | os.PathLike, classes: Sequence[str] | None = N
                     check_image_header(path)
                 except ImageReadError as err:
                     if not skip_invalid:
-                        raise
+                        unreadable.append(str(err))
                     index.skipped.append((str(path), str(err)))
                     continue
             index.samples.append((str(path), label))
+    if unreadable:
+        listed = "; ".join(unreadable[:MAX_LISTED])
+        more = f"; ... and {len(unreadable) - MAX_LISTED} more" if len(unreadable) > MAX_LISTED else ""
+        raise ImageReadError(f"{root}: {len(unreadable)} unreadable image files: {listed}{more} "
+                             f"(fix or remove them, or pass skip_invalid=True to leave them out)")
     if not index.classes:
         raise DatasetError(f"{root}: no class folders with images (expected root/<class>/*.jpg)")
     if not index.samples:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import albumentations as A
+import cv2
 from albumentations.pytorch import ToTensorV2
 
 
@@ -32,11 +33,28 @@ def classification_train_transform(
     return A.Compose(steps, seed=seed)
 
 
+def eval_resize_side(size: int, crop_fraction: float) -> int:
+    """Short side an evaluation image is resized to before its centre ``size`` crop."""
+    return int(round(size / crop_fraction))
+
+
+def classification_eval_steps(size: int, mean: Sequence[float], std: Sequence[float], *,
+                              crop_fraction: float = 0.875) -> list[str]:
+    """`classification_eval_transform` in words, for files that leave visionkit (exports)."""
+    side = eval_resize_side(size, crop_fraction)
+    return [f"RGB uint8 image: resize so the short side is {side} px (bilinear, OpenCV INTER_LINEAR, "
+            f"other side rounded)", f"centre-crop {size}x{size}",
+            f"float: (pixel / 255 - mean) / std, mean {list(mean)}, std {list(std)}",
+            "HWC -> CHW, batch first"]
+
+
 def classification_eval_transform(size: int, mean: Sequence[float], std: Sequence[float], *,
                                   crop_fraction: float = 0.875) -> A.Compose:
-    """Resize the short side to size/crop_fraction → CenterCrop → Normalize → tensor."""
+    """Resize the short side to size/crop_fraction → CenterCrop → Normalize → tensor
+    (`classification_eval_steps` says the same in words)."""
     return A.Compose([
-        A.SmallestMaxSize(max_size=int(round(size / crop_fraction))),
+        A.SmallestMaxSize(max_size=eval_resize_side(size, crop_fraction),
+                          interpolation=cv2.INTER_LINEAR),
         A.CenterCrop(height=size, width=size),
         A.Normalize(mean=tuple(mean), std=tuple(std)),
         ToTensorV2(),

@@ -38,9 +38,9 @@ from visionkit.detection.faster_rcnn import FasterRCNN
 from visionkit.detection.options import (
     DetectorOptions,
     FasterRCNNOptions,
+    detector_config,
     make_options,
     option_names,
-    options_dict,
 )
 from visionkit.detection.proposal_builders import PROPOSAL_DETECTORS, create_proposal_detector
 from visionkit.detection.rcnn import RCNN
@@ -173,11 +173,11 @@ def _create_faster_rcnn(name: str, num_classes: int, options: FasterRCNNOptions,
         box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
         box_fg_iou_thresh=o.box_fg_iou_thresh, box_bg_iou_thresh=o.box_bg_iou_thresh,
         box_batch_size_per_image=o.box_batch_size_per_image,
-        box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights))
+        box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights),
+        config=detector_config(name, num_classes, o))
     if pretrained is not None:
         state, source = _detector_weights(name, spec, pretrained)
         load_detector_weights(model, state, source)
-    model.config = {"name": name, "num_classes": num_classes, **options_dict(options)}
     return model
 
 

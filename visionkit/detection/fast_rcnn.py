@@ -60,12 +60,13 @@ class FastRCNN(nn.Module):
         box_batch_size_per_image: int = 64,
         box_positive_fraction: float = 0.25,
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+        config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if roi_pool not in ("pool", "align"):
             raise ValueError(f"roi_pool must be 'pool' or 'align', got {roi_pool!r}")
         self.num_classes = num_classes
-        self.config: dict[str, Any] = {}  # create_detector's arguments, saved in checkpoints
+        self.config = dict(config or {})  # create_detector's arguments (for checkpoints)
         self.proposal_generator = proposal_generator if proposal_generator is not None else SelectiveSearch()
         self.max_proposals = (max_proposals_train, max_proposals_test)
         self.transform = DetectionTransform(min_size, max_size, image_mean, image_std, size_divisible)

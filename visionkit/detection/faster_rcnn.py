@@ -68,10 +68,11 @@ class FasterRCNN(nn.Module):
         box_batch_size_per_image: int = 512,
         box_positive_fraction: float = 0.25,
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+        config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
-        self.config: dict[str, Any] = {}  # create_detector's arguments, saved in checkpoints
+        self.config = dict(config or {})  # create_detector's arguments (for checkpoints)
         self.transform = DetectionTransform(min_size, max_size, image_mean, image_std,
                                             size_divisible, fixed_size)
         self.backbone = backbone

@@ -274,3 +274,8 @@ def _options(cls: type, base: DetectorOptions | dict[str, Any] | None, values: d
 def options_dict(options: DetectorOptions) -> dict[str, Any]:
     """Plain fields (nested proposals as a dict, tuples as lists) for checkpoints and reports."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(options).items()}
+
+
+def detector_config(name: str, num_classes: int, options: DetectorOptions) -> dict[str, Any]:
+    """The arguments that rebuild a detector, ``create_detector(**config)``: kept in checkpoints."""
+    return {"name": name, "num_classes": num_classes, **options_dict(options)}

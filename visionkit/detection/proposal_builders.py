@@ -26,7 +26,7 @@ from visionkit.detection.backbones import (
     single_level_backbone,
 )
 from visionkit.detection.fast_rcnn import FastRCNN
-from visionkit.detection.options import FastRCNNOptions, RCNNOptions, options_dict
+from visionkit.detection.options import FastRCNNOptions, RCNNOptions, detector_config
 from visionkit.detection.rcnn import RCNN
 from visionkit.detection.selective_search import SelectiveSearch
 from visionkit.detection.weights import classification_weights, existing_file, load_detector_weights
@@ -79,7 +79,8 @@ def create_proposal_detector(
             box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
             box_fg_iou_thresh=o.box_fg_iou_thresh, box_bg_iou_thresh=o.box_bg_iou_thresh,
             box_bg_iou_low=o.box_bg_iou_low, box_batch_size_per_image=o.box_batch_size_per_image,
-            box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights))
+            box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights),
+            config=detector_config(name, num_classes, o))
     else:
         cnn = build_backbone(arch, BACKBONES)
         if pretrained_backbone is not None:
@@ -103,11 +104,10 @@ def create_proposal_detector(
             positive_fraction=o.positive_fraction, box_fg_iou_thresh=o.box_fg_iou_thresh,
             box_bg_iou_thresh=o.box_bg_iou_thresh, box_score_thresh=o.box_score_thresh,
             box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
-            bbox_reg_weights=tuple(o.bbox_reg_weights))
+            bbox_reg_weights=tuple(o.bbox_reg_weights), config=detector_config(name, num_classes, o))
     if pretrained is not None:
         path = existing_file(pretrained, "a checkpoint of this detector")
         load_detector_weights(model, load_state_dict_file(path), str(path))
-    model.config = {"name": name, "num_classes": num_classes, **options_dict(options)}
     return model
 
 

@@ -84,10 +84,11 @@ class RCNN(nn.Module):
         box_nms_thresh: float = 0.3,
         box_detections_per_img: int = 100,
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+        config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
-        self.config: dict[str, Any] = {}  # create_detector's arguments, saved in checkpoints
+        self.config = dict(config or {})  # create_detector's arguments (for checkpoints)
         self.proposal_generator = proposal_generator if proposal_generator is not None else SelectiveSearch()
         self.cnn = cnn
         self.box_predictor = FastRCNNPredictor(cnn.out_features, num_classes)

@@ -50,6 +50,7 @@ class CocoEvalResult:
     category_names: tuple[str, ...]
     iou_type: str = "bbox"
     backend: str = "fast"
+    num_detections: int | None = None  # results evaluated (None: not counted)
 
     @property
     def per_class(self) -> list[dict[str, Any]]:
@@ -132,7 +133,8 @@ def evaluate_loaded(gt: CocoGroundTruth, dt: CocoDetections, *, iou_type: str = 
         backend = "pycocotools"
     return CocoEvalResult(stats=stats, precision=precision, recall=recall,
                           category_ids=tuple(gt.category_ids.tolist()),
-                          category_names=gt.category_names, iou_type=iou_type, backend=backend)
+                          category_names=gt.category_names, iou_type=iou_type, backend=backend,
+                          num_detections=len(dt.score))
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:

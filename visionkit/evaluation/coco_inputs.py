@@ -368,7 +368,8 @@ def _column(records: Sequence[Any], field: str, kind: _Kind, source: str, what: 
             raise DatasetError(f"{source}: {what} {i}: expected an object, got {type(r).__name__}")
         if field not in r:
             if default is _REQUIRED:
-                raise DatasetError(f"{source}: {what} {i}: missing field '{field}'")
+                raise DatasetError(f"{source}: {what} {i}: missing field '{field}'"
+                                   f"{_in_all(records, i, field)}")
             continue
         problem = _value_problem(r[field], kind)
         if problem:
@@ -412,7 +413,9 @@ def _bbox_column(records: Sequence[Any], source: str, what: str) -> np.ndarray:
         if not isinstance(r, Mapping):
             raise DatasetError(f"{source}: {what} {i}: expected an object, got {type(r).__name__}")
         if "bbox" not in r:
-            raise DatasetError(f"{source}: {what} {i}: missing field 'bbox'")
+            hint = (" (segmentation results: evaluate them with iou_type 'segm', --iou-type segm)"
+                    if "segmentation" in r else "")
+            raise DatasetError(f"{source}: {what} {i}: missing field 'bbox'{_in_all(records, i)}{hint}")
         box = r["bbox"]
         if not isinstance(box, (list, tuple)) or len(box) != 4:
             raise DatasetError(f"{source}: {what} {i}: field 'bbox': expected 4 numbers "
@@ -439,9 +442,16 @@ def _check_known(values: np.ndarray, known: np.ndarray, source: str, name: Calla
     """Raise naming the first record whose ``field`` is not among the ``known`` ids."""
     bad = ~np.isin(values, known)
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+        i, count = int(np.flatnonzero(bad)[0]), int(bad.sum())
+        more = f" ({count} such records in all)" if count > 1 else ""
         raise DatasetError(f"{source}: {name(i)}: field '{field}': {values[i]} is not the id of "
-                           f"any {kind}")
+                           f"any {kind}{more}")
+
+
+def _in_all(records: Sequence[Any], first: int, field: str = "bbox") -> str:
+    """`` (N such records in all)`` when more records than ``first`` lack ``field``."""
+    count = sum(1 for r in records[first:] if isinstance(r, Mapping) and field not in r)
+    return f" ({count} such records in all)" if count > 1 else ""
 
 
 def _map_labels(labels: np.ndarray, label_to_category: Mapping[int, int], source: str,

@@ -74,14 +74,14 @@ def plot_confusion_matrix(matrix: np.ndarray | torch.Tensor, class_names: Sequen
     rows = m.sum(1, keepdims=True)
     norm = np.divide(m, rows, out=np.zeros(m.shape, dtype=float), where=rows > 0)
     n = len(class_names)
-    side = min(2.5 + 0.45 * n, 24)
+    side = min(max(4.5, 2.5 + 0.45 * n), 24)
     fig, ax = plt.subplots(figsize=(side, side * 0.9))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{title} (accuracy {np.trace(m) / max(m.sum(), 1):.3f})")
+    ax.set_title(f"{title}\naccuracy {np.trace(m) / max(m.sum(), 1):.3f}")  # fits narrow plots
     if n <= 30:
         for i in range(n):
             for j in range(n):

@@ -55,8 +55,8 @@ def plot_pr_curve(result: CocoEvalResult, path: str | os.PathLike, iou: float | 
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision",
            title=f"Precision-recall, IoU={label} (area all, maxDets 100)")
     ax.grid(alpha=0.3)
-    if present.any():
-        ax.legend(loc="upper right", fontsize=8)
+    if present.any():  # curves run from the top left to the bottom right: that corner is free
+        ax.legend(loc="lower left", fontsize=8)
     return _save(fig, path)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from visionkit.explain.summary import ModelSummary
 from visionkit.fileio import atomic_write_with
 
+MAX_LABELS = 80  # x-axis labels that fit a readable plot
+
 
 def plot_summary(summary: ModelSummary, path: str | os.PathLike, title: str = "") -> Path:
     """Four panels over the layers in call order; write the PNG atomically."""
@@ -16,7 +18,8 @@ def plot_summary(summary: ModelSummary, path: str | os.PathLike, title: str = ""
 
     rows = summary.layers
     x = range(len(rows))
-    fig = Figure(figsize=(max(8.0, 0.16 * len(rows) + 2), 8.5), layout="constrained")
+    fig = Figure(figsize=(max(8.0, 0.16 * min(len(rows), MAX_LABELS) + 2), 9.5),
+                 layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(4, 1, sharex=True)
     panels = [("parameters", [r.params for r in rows], "tab:blue"),
@@ -35,7 +38,10 @@ def plot_summary(summary: ModelSummary, path: str | os.PathLike, title: str = ""
     axes[3].set_ylabel("input pixels")
     axes[3].legend(loc="upper left", fontsize=8)
     axes[3].grid(alpha=0.3)
-    axes[3].set_xticks(list(x), [f"{_short(r.name)} {r.type}" for r in rows], rotation=90, fontsize=6)
+    step = -(-len(rows) // MAX_LABELS)  # a long model labels every step-th layer, legibly
+    axes[3].set_xticks(list(x)[::step], [f"{i} {_short(rows[i].name)} {rows[i].type}"
+                                         for i in list(x)[::step]], rotation=90, fontsize=7)
+    axes[3].set_xlabel(f"layer in call order{f' (every {step}th labelled)' if step > 1 else ''}")
     totals = summary.totals()
     fig.suptitle(f"{title}  {totals['params'] / 1e6:.1f} M params, {totals['macs'] / 1e9:.2f} G MACs, "
                  f"input {'x'.join(map(str, summary.input_shapes[0][-3:]))}".strip())

@@ -7,11 +7,13 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from albumentations import Compose
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -20,6 +22,7 @@ from visionkit.data.image_folder import ImageFolderDataset, collate_classificati
 from visionkit.data.sources import expand_image_sources
 from visionkit.data.transforms import classification_eval_transform
 from visionkit.device import auto_device
+from visionkit.errors import ConfigError, ImageReadError
 from visionkit.fileio import atomic_open
 from visionkit.models import ImageClassifier, create_classifier
 from visionkit.models.weights import load_checkpoint_file
@@ -35,6 +38,19 @@ class LoadedClassifier:
     crop_fraction: float
     mean: list[float]
     std: list[float]
+
+    def eval_transform(self) -> Compose:
+        """The evaluation preprocessing: RGB uint8 HWC array → normalised float CHW tensor."""
+        return classification_eval_transform(self.image_size, self.mean, self.std,
+                                             crop_fraction=self.crop_fraction)
+
+    @torch.inference_mode()
+    def top_k(self, images: torch.Tensor, k: int) -> list[list[tuple[int, float]]]:
+        """Per image of the preprocessed batch ``images`` (on the model's device): the top-``k``
+        (class index, softmax probability) pairs, best first."""
+        probs = self.model(images).softmax(1).float().cpu()
+        values, indices = probs.topk(min(k, len(self.classes)), dim=1)
+        return [list(zip(idxs, vals)) for idxs, vals in zip(indices.tolist(), values.tolist())]
 
 
 def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu"
@@ -55,30 +71,49 @@ def classifier_from_checkpoint(data: dict, path: Path, device: torch.device | st
                             record.mean, record.std)
 
 
-@torch.inference_mode()
 def predict_topk(loaded: LoadedClassifier, paths: Sequence[str | os.PathLike], top_k: int = 5,
                  batch_size: int = 32, num_workers: int = 0,
                  device: torch.device | str = "cpu") -> list[dict]:
-    """One row per image: path and the top-k (class, probability) pairs, best first."""
-    transform = classification_eval_transform(loaded.image_size, loaded.mean, loaded.std,
-                                              crop_fraction=loaded.crop_fraction)
-    dataset = ImageFolderDataset([(str(p), -1) for p in paths], loaded.classes, transform)
+    """One row per image: path and the top-k (class, probability) pairs, best first.
+
+    For arrays or PIL images, `visionkit.load` gives a callable model with the same preprocessing.
+    """
+    dataset = ImageFolderDataset([(str(p), -1) for p in _path_list(paths)], loaded.classes,
+                                 loaded.eval_transform())
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=collate_classification)
-    k = min(top_k, len(loaded.classes))
     rows = []
     for batch in tqdm(loader, desc="classify", unit="batch", leave=False):
-        probs = loaded.model(batch["image"].to(device)).softmax(1).float().cpu()
-        values, indices = probs.topk(k, dim=1)
-        for path, vals, idxs in zip(batch["path"], values.tolist(), indices.tolist()):
+        for path, top in zip(batch["path"], loaded.top_k(batch["image"].to(device), top_k)):
             rows.append({"path": path, "top": [{"class": loaded.classes[i], "prob": v}
-                                               for i, v in zip(idxs, vals)]})
+                                               for i, v in top]})
     return rows
 
 
-def write_predictions(rows: list[dict], out: str | os.PathLike) -> Path:
-    """Write rows as JSON (`.json`) or CSV (path, rank, class, prob) atomically."""
+def _path_list(paths: Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
+    """``paths`` as a list; `ImageReadError` naming the type of anything that is not a path."""
+    if isinstance(paths, (str, os.PathLike)) or not isinstance(paths, Iterable):
+        what = f"a single {type(paths).__name__}"
+    else:
+        paths = list(paths)
+        bad = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+        if not bad:
+            return paths
+        what = f"{type(bad[0]).__name__} items"
+    raise ImageReadError(f"predict_topk takes a list of image file paths, got {what}; for arrays "
+                         f"or PIL images call visionkit.load(checkpoint)(images)")
+
+
+def _predictions_file(out: str | os.PathLike) -> Path:
     out = Path(out)
+    if out.suffix.lower() not in (".csv", ".json"):
+        raise ConfigError(f"{out}: name a .csv or .json file (the suffix picks the format)")
+    return out
+
+
+def write_predictions(rows: list[dict], out: str | os.PathLike) -> Path:
+    """Write rows as JSON (`.json`) or CSV (`.csv`: path, rank, class, prob) atomically."""
+    out = _predictions_file(out)
     if out.suffix.lower() == ".json":
         with atomic_open(out, "w", encoding="utf-8") as f:
             json.dump(rows, f, indent=2)
@@ -95,17 +130,24 @@ def write_predictions(rows: list[dict], out: str | os.PathLike) -> Path:
 
 
 def sort_into_folders(rows: list[dict], folder: str | os.PathLike) -> Path:
-    """Copy each image into `folder/<top-1 class>/`; equal names get a `_1`, `_2`… suffix."""
+    """Copy each image to ``folder/<top-1 class>/<its path below the images' common folder>``.
+
+    Idempotent: a re-run overwrites its own copies, and removes an image's copy from a class
+    folder it is no longer predicted in; same names from different folders stay apart.
+    """
     folder = Path(folder)
-    for row in rows:
-        target = folder / row["top"][0]["class"]
-        target.mkdir(parents=True, exist_ok=True)
-        name = Path(row["path"])
-        dest, n = target / name.name, 0
-        while dest.exists():
-            n += 1
-            dest = target / f"{name.stem}_{n}{name.suffix}"
-        shutil.copy2(row["path"], dest)
+    sources = [Path(row["path"]).resolve() for row in rows]
+    base = Path(os.path.commonpath([p.parent for p in sources])) if sources else Path()
+    earlier = [d for d in folder.iterdir() if d.is_dir()] if folder.is_dir() else []
+    for row, source in zip(rows, sources):
+        rel = source.relative_to(base)
+        predicted = folder / row["top"][0]["class"]
+        for other in earlier:
+            if other != predicted and (other / rel).is_file():
+                (other / rel).unlink()
+        dest = predicted / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest)
     return folder
 
 
@@ -114,11 +156,15 @@ def predict_to_file(ckpt: str | os.PathLike, sources: Sequence[str], *,
                     num_workers: int = 0, device: str = "auto",
                     sort_into: str | os.PathLike | None = None) -> Path:
     """Predict top-k for every image in `sources`; write CSV/JSON (and sorted copies)."""
+    out = _predictions_file(out or "runs/classify/predict/predictions.csv")
     paths = expand_image_sources(sources)
     dev = auto_device(device)
     loaded = load_classifier(ckpt, dev)
+    if top_k > len(loaded.classes):
+        print(f"note: top_k {top_k} is more than the model's {len(loaded.classes)} classes; "
+              f"writing all {len(loaded.classes)} per image", file=sys.stderr)
     rows = predict_topk(loaded, paths, top_k, batch_size, num_workers, dev)
-    out_path = write_predictions(rows, out or Path("runs/classify/predict/predictions.csv"))
+    out_path = write_predictions(rows, out)
     if sort_into:
         sort_into_folders(rows, sort_into)
     return out_path

@@ -45,6 +45,7 @@ class PredictSummary:
     detections: int = 0
     skipped: list[str] = field(default_factory=list)
     resumed: int = 0
+    annotated_images: int = 0  # written under images/
     files: list[Path] = field(default_factory=list)
 
 
@@ -80,6 +81,8 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     if precision not in ("fp16", "bf16"):
         raise ConfigError(f"precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+    if precision == "fp16" and device.type == "cpu":  # CPU autocast leaves most ops in fp32
+        raise ConfigError("precision fp16 needs a CUDA or MPS device; on CPU use bf16 or fp32")
     return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
@@ -89,6 +92,7 @@ class Detector:
     def __init__(self, loaded: LoadedDetector, device: torch.device, precision: str = "auto",
                  classes: Sequence[str] | None = None) -> None:
         self.loaded, self.device, self.precision = loaded, device, precision
+        autocast(device, precision)  # refuses a precision this device cannot run, before any work
         self.keep_labels = self._labels(classes) if classes else None
 
     def _labels(self, classes: Sequence[str]) -> set[int]:
@@ -134,16 +138,32 @@ def split_sources(sources: Sequence[str]) -> tuple[list[Path], list[Path]]:
     return (expand_image_sources(rest) if rest else []), videos
 
 
-def gt_image_ids(gt: str | os.PathLike, image_root: str | os.PathLike | None
-                 ) -> tuple[dict[Path, int], Path]:
+def gt_image_ids(gt: str | os.PathLike, image_root: str | os.PathLike | None) -> dict[Path, int]:
     """``{resolved image path: id}`` of a COCO JSON's images (file names relative to image_root)."""
     gt = Path(gt)
     try:
         images = json.loads(gt.read_text(encoding="utf-8"))["images"]
         root = Path(image_root) if image_root else gt.parent
-        return {(root / im["file_name"]).resolve(): int(im["id"]) for im in images}, root
+        return {(root / im["file_name"]).resolve(): int(im["id"]) for im in images}
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DatasetError(f"{gt}: cannot read its images[].file_name / id ({err})") from err
+
+
+def check_gt_categories(loaded: LoadedDetector, gt: str | os.PathLike) -> None:
+    """Raise `DatasetError` unless each of ``loaded``'s classes is a category of ``gt`` with the
+    same id and name: results written with other ids would not evaluate against ``gt``."""
+    try:
+        categories = {int(c["id"]): str(c["name"])
+                      for c in json.loads(Path(gt).read_text(encoding="utf-8"))["categories"]}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DatasetError(f"{gt}: cannot read its categories[].id / name ({err})") from err
+    wrong = [f"{i}:{name}" for i, name in zip(loaded.category_ids, loaded.classes)
+             if categories.get(i) != name]
+    if wrong:
+        theirs = ", ".join(f"{i}:{name}" for i, name in sorted(categories.items())[:10])
+        raise DatasetError(f"{loaded.source}: category ids/names {', '.join(wrong[:10])} are not "
+                           f"among {gt}'s categories ({theirs}); this detector was trained on "
+                           f"other classes, so its results would not evaluate against {gt}")
 
 
 def assign_image_ids(paths: Sequence[Path], gt_ids: dict[Path, int] | None, gt: str | None) -> list[int]:
@@ -201,7 +221,7 @@ def detect_to_dir(
     ``draw_thresh`` too. ``classes``: keep only these class names / category ids.
     """
     out = Path(out)
-    gt_ids, gt_root = gt_image_ids(gt, image_root) if gt else (None, None)
+    gt_ids = gt_image_ids(gt, image_root) if gt else None
     if not sources and gt_ids is None:
         raise DatasetError("no source given: pass image files, folders, globs or videos (or --gt)")
     images, videos = split_sources(sources) if sources else (sorted(gt_ids), [])
@@ -209,10 +229,12 @@ def detect_to_dir(
     dev = auto_device(device)
     loaded = load_detector(weights, dev, model=model, box_score_thresh=score_thresh,
                            box_detections_per_img=max_det)
+    if gt:
+        check_gt_categories(loaded, gt)
     detector = Detector(loaded, dev, precision, classes)
     log = RecordLog(out, resume)
     summary = PredictSummary(out, resumed=len(log.done))
-    base = gt_root.resolve() if gt_root else _common_parent(images)
+    base = _common_parent(images)  # images/ mirrors the folders below the images' common one
     todo = [i for i, p in enumerate(images) if str(p) not in log.done]
     probes = {video: _probe_video(video) for video in videos}
     bar = tqdm(total=len(todo) + sum(count for count, _ in probes.values()), unit="img", desc="detect",
@@ -236,6 +258,7 @@ def detect_to_dir(
                 if save_images:
                     write_image(out / "images" / output_name(path, base),
                                 _annotated(item["image"], dets, draw_thresh))
+                    summary.annotated_images += 1
                 summary.detections += len(dets)
             log.append(records)
             summary.images += len(good)

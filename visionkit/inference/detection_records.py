@@ -80,7 +80,8 @@ def write_coco_results(log: str | os.PathLike, out: str | os.PathLike) -> Path:
             for det in record["detections"]:
                 x1, y1, x2, y2 = det["bbox"]
                 row = {"image_id": record["image_id"], "category_id": det["category_id"],
-                       "bbox": [x1, y1, x2 - x1, y2 - y1], "score": det["score"]}
+                       "bbox": [x1, y1, round(x2 - x1, 3), round(y2 - y1, 3)],  # no float noise
+                       "score": det["score"]}
                 f.write(("" if first else ",\n") + json.dumps(row))
                 first = False
         f.write("]\n")

@@ -28,6 +28,7 @@ class LoadedDetector:
     classes: list[str]
     category_ids: list[int]
     source: str
+    image_hw: list[int] | None = None  # most common training image (height, width), if known
 
     def category_id(self, label: int) -> int:
         """Original (COCO JSON) category id of contiguous label ``label`` (1..K)."""
@@ -72,4 +73,4 @@ def detector_from_checkpoint(data: dict, path: Path, device: torch.device | str 
     detector = create_detector(**{**record.model, **options})
     load_detector_weights(detector, data["state_dict"], str(path))
     return LoadedDetector(optimize_for_inference(detector).to(device), record.class_names(),
-                          record.label_category_ids(), str(path))
+                          record.label_category_ids(), str(path), record.image_hw)

@@ -32,6 +32,7 @@ def draw_detections(image: np.ndarray, boxes: np.ndarray, labels: Sequence[int],
         text = f"{name} {float(score):.2f}"
         (tw, th), base = cv2.getTextSize(text, font, scale, 1)
         top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1  # inside the box at the top edge
-        cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, cv2.FILLED)
-        cv2.putText(out, text, (x1 + 2, top + th + 1), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        left = max(0, min(x1, out.shape[1] - tw - 4))  # a label at the right edge shifts left
+        cv2.rectangle(out, (left, top), (left + tw + 4, top + th + base + 2), colour, cv2.FILLED)
+        cv2.putText(out, text, (left + 2, top + th + 1), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from visionkit import __version__
+from visionkit.data.transforms import classification_eval_steps
 from visionkit.errors import ConfigError
 from visionkit.fileio import atomic_write_with
 from visionkit.inference.checkpoints import load_checkpoint_model
@@ -83,6 +84,8 @@ def _classifier_exportable(loaded: LoadedClassifier) -> Exportable:
     size = loaded.image_size
     sample = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     metadata = {"task": "classification", "input": f"normalised float [B, 3, {size}, {size}]",
+                "preprocess": classification_eval_steps(size, loaded.mean, loaded.std,
+                                                        crop_fraction=loaded.crop_fraction),
                 "outputs": ["logits"], "classes": loaded.classes, "image_size": size,
                 "crop_fraction": loaded.crop_fraction, "mean": loaded.mean, "std": loaded.std}
     return Exportable(loaded.model, sample, ["image"], ["logits"],
@@ -94,9 +97,9 @@ def _detector_exportable(loaded: LoadedDetector, image_size: Sequence[int] | Non
         raise ConfigError(f"{loaded.source}: {loaded.model.config.get('name')} computes its proposals "
                           f"with selective search (numpy, outside the graph), so it cannot be exported; "
                           f"export a Faster R-CNN, or run it with `visionkit detect predict`")
-    if image_size is None:
+    if image_size is None:  # the images it was trained on, else its own resize target
         side = loaded.model.transform.min_size[-1]
-        image_size = (side, side)
+        image_size = loaded.image_hw or (side, side)
     height, width = (int(s) for s in image_size)
     if height <= 0 or width <= 0:
         raise ConfigError(f"image_size must be positive (height, width), got {tuple(image_size)}")
@@ -105,6 +108,11 @@ def _detector_exportable(loaded: LoadedDetector, image_size: Sequence[int] | Non
     metadata = {"task": "detection", "input": f"float [3, {height}, {width}] in 0-1",
                 "input_size": [height, width],
                 "note": "valid only for images of exactly input_size (height, width)",
+                "preprocess": ["RGB image as float / 255, CHW; the file resizes and normalises "
+                               "it itself (min_size/max_size below); boxes come back in the "
+                               "input image's pixels"],
+                "min_size": list(loaded.model.transform.min_size),
+                "max_size": loaded.model.transform.max_size,
                 "outputs": outputs, "classes": loaded.classes,
                 "category_ids": loaded.category_ids}
     return Exportable(DetectorExport(loaded.model).eval(), sample, ["image"], outputs,
@@ -122,7 +130,8 @@ def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | Non
     """Write the checkpoint's model as ``fmt`` ("onnx" or "torchscript") to ``out`` atomically.
 
     ``image_size`` ``(height, width)``: detectors only, the one input size the file accepts
-    (default: ``min_size`` square).
+    (default: the most common size of the training images, from the checkpoint record; for
+    checkpoints without it, ``min_size`` square).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")

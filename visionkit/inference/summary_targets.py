@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from visionkit.errors import ConfigError
-from visionkit.inference.classification import load_classifier
+from visionkit.inference.checkpoints import load_checkpoint_model
+from visionkit.inference.detector_loading import LoadedDetector
 from visionkit.models import create_classifier, list_backbones
 
 
@@ -46,20 +47,27 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def summary_target(spec: str) -> SummaryTarget:
     """The model named by `spec`: a backbone name (built with 1000 classes on the meta device),
     a detector name (91 classes, random weights, on the CPU) or a classification checkpoint."""
-    from visionkit.detection import RCNN, create_detector, list_detectors
+    from visionkit.detection import create_detector, list_detectors
 
     if spec in list_backbones():
         with torch.device("meta"):
             model = create_classifier(spec, 1000)
         return SummaryTarget(model, (3, model.backbone.input_size, model.backbone.input_size))
     if spec in list_detectors():
-        model = create_detector(spec, 91)
-        if isinstance(model, RCNN):  # one CNN pass per warped proposal: summarise one region
-            return SummaryTarget(model.cnn.to("meta"), (3, model.warp_size, model.warp_size))
-        side = model.transform.min_size[-1]
-        return SummaryTarget(model, (3, side, side), detector=True)
+        return _detector_target(create_detector(spec, 91))
     if Path(spec).is_file():
-        loaded = load_classifier(spec)
+        loaded = load_checkpoint_model(spec)
+        if isinstance(loaded, LoadedDetector):
+            return _detector_target(loaded.model)
         return SummaryTarget(loaded.model.to("meta"), (3, loaded.image_size, loaded.image_size))
     raise ConfigError(f"{spec!r} is neither a checkpoint file nor a backbone or detector name "
                       f"({', '.join(list_backbones() + list_detectors())})")
+
+
+def _detector_target(model: nn.Module) -> SummaryTarget:
+    from visionkit.detection import RCNN
+
+    if isinstance(model, RCNN):  # one CNN pass per warped proposal: summarise one region
+        return SummaryTarget(model.cnn.to("meta"), (3, model.warp_size, model.warp_size))
+    side = model.transform.min_size[-1]
+    return SummaryTarget(model, (3, side, side), detector=True)

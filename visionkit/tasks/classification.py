@@ -30,15 +30,35 @@ class ClassificationTask(L.LightningModule):
 
     Args:
         backbone: a name from `visionkit.models.list_backbones()`.
-        pretrained: None, "imagenet" or a weights/checkpoint path (see `create_classifier`).
+        num_classes: number of classes; filled from the data module's class folders.
+        pretrained: None (random init), "imagenet" or a weights/checkpoint path (see
+            `create_classifier`).
+        head: "linear", or "mlp" (one hidden layer of ``hidden_features``).
+        dropout: dropout before the head's last layer.
+        hidden_features: width of the "mlp" head's hidden layer.
         strategy: "finetune" (all layers), "linear_probe" (backbone frozen, BatchNorm in eval),
             or "gradual" (head first, then one more layer group every `unfreeze_every` epochs).
+        unfreeze_every: epochs between thawing layer groups (strategy "gradual").
+        optimizer: "sgd", "adam", "adamw" or "rmsprop"; weight decay skips biases and norms.
+        lr: learning rate of the head (the peak one with warmup or "onecycle").
+        momentum: SGD/RMSprop momentum.
+        nesterov: Nesterov momentum (SGD).
+        weight_decay: L2 penalty (decoupled for AdamW).
         group_lr_decay: LR multiplier per layer group below the head (discriminative LRs);
             group at depth d from the top trains at lr × group_lr_decay**d.
         scheduler: "none", "step" (× gamma every step_epochs), "cosine" (with warmup_epochs of
             linear warmup) or "onecycle".
-        mixup_alpha, cutmix_alpha, mix_prob, switch_prob: batch MixUp/CutMix (0 = off).
-        class_names, image_size: filled from the data module; saved in checkpoints.
+        warmup_epochs: epochs (fractions allowed) of linear warmup before "cosine".
+        step_epochs: epochs between LR drops ("step").
+        gamma: LR factor at each drop ("step").
+        label_smoothing: cross-entropy label smoothing (0 = off).
+        mixup_alpha: batch MixUp Beta(alpha, alpha) (0 = off).
+        cutmix_alpha: batch CutMix Beta(alpha, alpha) (0 = off).
+        mix_prob: share of batches mixed when MixUp or CutMix is on.
+        switch_prob: share of mixed batches that use CutMix when both are on.
+        early_stopping_patience: stop after this many epochs without a better val_acc (null: off).
+        class_names: class names in label order; filled from the data module, saved in checkpoints.
+        image_size: input side; filled from ``data.image_size``, saved in checkpoints.
         max_nonfinite_steps: steps with a non-finite loss are skipped (and reported with their
             files); this many in a row stop the run after saving ``last_finite.ckpt``.
         compile: compile the model with ``torch.compile`` when a Trainer starts (in place: the

@@ -9,14 +9,17 @@ start when there is none, so the same command starts and resumes a run), and a c
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -27,10 +30,18 @@ from visionkit.tasks.trainer import default_loggers, with_atomic_checkpoints
 
 LIGHTNING_VERSION_KEY = "pytorch-lightning_version"  # in every checkpoint a Trainer writes
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # --ckpt_path values Lightning resolves itself
+CKPT_PATH_HELP = {  # by "is it fit?"
+    True: "resume a fit: a last.ckpt/best.ckpt written by `fit`, or 'last' for the newest "
+          "run's last.ckpt under --trainer.default_root_dir (a fresh start when there is none); "
+          "a run resumed from its own folder goes on there, its best.ckpt the best of the job",
+    False: "the checkpoint to evaluate (last.ckpt/best.ckpt of a fit, or 'last' for the newest "
+           "run's); evaluated with the input size, crop and normalisation it was trained with",
+}
 
 
-def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> None:
-    """Raise `ConfigError` saying what to change unless ``task`` can resume from or evaluate ``path``.
+def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> CheckpointRecord:
+    """``path``'s record; raise `ConfigError` saying what to change unless ``task`` can resume
+    from or evaluate ``path``.
 
     The file's `CheckpointRecord` is compared with the one ``task`` would save: the task, the
     classes (from the data), then the weights' keys and shapes.
@@ -52,6 +63,7 @@ def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> N
         raise ConfigError(f"{path}: an inference-only checkpoint without training state; "
                           f"--ckpt_path needs last.ckpt or best.ckpt of a fit (or start from its "
                           f"weights with --model.pretrained {path})")
+    return got
 
 
 def latest_last_checkpoint(root: str | os.PathLike) -> Path | None:
@@ -61,8 +73,25 @@ def latest_last_checkpoint(root: str | os.PathLike) -> Path | None:
     return max(found)[1] if found else None
 
 
+# Arguments naming files or folders: made absolute, so a run's saved config.yaml works from anywhere.
+PATH_ARGUMENTS = ("data.root", "data.train_json", "data.val_json", "data.test_json",
+                  "data.image_root", "data.proposal_cache", "model.pretrained",
+                  "model.pretrained_backbone", "trainer.default_root_dir")
+
+
 class VisionkitCLI(LightningCLI):
     """LightningCLI with visionkit's links, loggers, checkpoint IO and `--ckpt_path` check."""
+
+    def before_instantiate_classes(self) -> None:
+        """Relative paths become absolute (existing ones; the run root always)."""
+        config = self.config[self.subcommand]
+        for key in PATH_ARGUMENTS:
+            try:
+                value = config[key]
+            except KeyError:
+                continue
+            if isinstance(value, str) and (key == "trainer.default_root_dir" or Path(value).exists()):
+                config[key] = str(Path(value).resolve())
 
     def add_arguments_to_parser(self, parser) -> None:
         """The data decides the model's classes (and a classifier's input size, a detector's
@@ -77,31 +106,91 @@ class VisionkitCLI(LightningCLI):
         else:
             parser.link_arguments("data.image_size", "model.image_size")
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        for action in parser._actions:  # Lightning's text describes its own keywords, not ours
+            if action.dest == "ckpt_path":
+                action.help = CKPT_PATH_HELP[subcommand == "fit"]
+        return parser
+
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
+        root = config.get("default_root_dir") or "runs/default"
         if config.get("logger") in (None, True):
-            config["logger"] = default_loggers(config.get("default_root_dir") or "runs/default")
+            resume = self._resumed_run(root) if self.subcommand == "fit" else None
+            config["logger"] = default_loggers(root, resume)
         config["plugins"] = with_atomic_checkpoints(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
 
-    def before_fit(self) -> None:
-        """Resolve `--ckpt_path last`, then check the file against the task before Lightning loads it."""
+    def _resumed_run(self, root: str) -> tuple[int, int] | None:
+        """``(N, epoch)`` when fit resumes from a checkpoint of ``root/version_N``: the job goes
+        on in its own folder, so its metrics continue and `best.ckpt` stays the job's best.
+        Resolves ``--ckpt_path last`` on the way."""
         config = self.config_init[self.subcommand]
         if config.get("ckpt_path") == "last":
-            config["ckpt_path"] = latest_last_checkpoint(self.trainer.default_root_dir)
+            config["ckpt_path"] = latest_last_checkpoint(root)
             rank_zero_info(f"--ckpt_path last: {config['ckpt_path'] or 'no earlier run, starting fresh'}")
         ckpt = config.get("ckpt_path")
+        if ckpt is None or not Path(ckpt).is_file():
+            return None
+        path = Path(ckpt).resolve()
+        match = re.fullmatch(r"version_(\d+)", path.parents[1].name)
+        if path.parent.name != "checkpoints" or not match or path.parents[2] != Path(root).resolve():
+            return None
+        epoch = load_checkpoint_file(path).get("epoch")
+        return (int(match.group(1)), int(epoch)) if isinstance(epoch, int) else None
+
+    def before_fit(self) -> None:
+        """Check `--ckpt_path` against the task before Lightning loads it (validate and test also
+        take the checkpoint's input preprocessing)."""
+        config = self.config_init[self.subcommand]
+        ckpt = config.get("ckpt_path")
+        if ckpt == "last":  # validate/test: fit resolved it in _resumed_run
+            root = self.trainer.default_root_dir
+            config["ckpt_path"] = ckpt = latest_last_checkpoint(root)
+            if ckpt is None:
+                raise ConfigError(f"--ckpt_path last: no version_N/checkpoints/last.ckpt under {root}")
         if ckpt is None or str(ckpt) in LIGHTNING_CKPT_NAMES:
             return
         if not Path(ckpt).is_file():
             raise ConfigError(f"--ckpt_path {ckpt}: no such file (pass a checkpoint file, or 'last' to "
                               f"resume the newest run under --trainer.default_root_dir)")
-        check_checkpoint_fits(ckpt, self.model)
+        record = check_checkpoint_fits(ckpt, self.model)
+        adopt = getattr(self.datamodule, "use_preprocessing_of", None)
+        if adopt is None:
+            return
+        if self.subcommand == "fit":
+            if record.image_size is not None and record.image_size != self.datamodule.image_size:
+                raise ConfigError(f"{ckpt}: trained at image_size {record.image_size}, this run has "
+                                  f"{self.datamodule.image_size}; resume with --data.image_size "
+                                  f"{record.image_size}")
+            return
+        changed = adopt(record)
+        if changed:  # the figures must be those of the model as trained, not of this config
+            rank_zero_info(f"{self.subcommand} with {Path(ckpt).name}'s preprocessing: {', '.join(changed)}")
 
     before_validate = before_test = before_fit
 
+    def after_fit(self) -> None:
+        """End a fit with one line: the best checkpoint, its score and the run folder."""
+        log_dir = self.trainer.log_dir  # a broadcast under DDP: every rank must ask
+        if not self.trainer.is_global_zero:
+            return
+        for callback in self.trainer.checkpoint_callbacks:
+            if callback.monitor and callback.best_model_path and callback.best_model_score is not None:
+                print(f"best {callback.monitor} {float(callback.best_model_score):.4f}: "
+                      f"{callback.best_model_path} (run folder {log_dir})")
+
     def _run_subcommand(self, subcommand: str) -> None:
+        run_dir = Path(self.trainer.log_dir) if self.trainer.log_dir else None
+        new_run = run_dir is not None and not run_dir.exists()
         try:
             super()._run_subcommand(subcommand)
+        except BaseException:
+            # A run that failed before its first step leaves no folder behind (the next run
+            # would otherwise become version_N+1 for nothing).
+            if new_run and self.trainer.global_step == 0 and self.trainer.is_global_zero:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         finally:
             # A process group left to interpreter exit can abort it (gloo: "terminate called
             # without an active exception"), turning a finished DDP run into exit code -6.
@@ -109,9 +198,35 @@ class VisionkitCLI(LightningCLI):
                 torch.distributed.destroy_process_group()
 
 
-def run_cli(model_class: type, datamodule_class: type, args: list[str], prog: str) -> VisionkitCLI:
-    """Run `fit|validate|test` with `args` (as LightningCLI parses them)."""
+class _LightningNoise(logging.Filter):
+    """Drops Lightning's adverts and notices about its own internals from a run's console."""
+
+    NOISE = ("💡 Tip:", "will override existing callbacks passed to Trainer",
+             "to estimate number of stepping batches")
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        return not any(text in record.getMessage() for text in self.NOISE)
+
+
+def quiet_lightning() -> None:
+    """Keep what a user needs on the console: no adverts, no deprecation notices of our deps."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _LightningNoise) for f in logger.filters):
+            logger.addFilter(_LightningNoise())
     # LightningCLI warns when sys.argv also holds arguments; ours are sys.argv minus the prefix.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-    return VisionkitCLI(model_class, datamodule_class, args=args,
-                        save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": prog})
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def run_cli(model_class: type, datamodule_class: type, args: list[str], prog: str) -> VisionkitCLI:
+    """Run `fit|validate|test` with `args` (as LightningCLI parses them)."""
+    quiet_lightning()
+    try:
+        # The tasks configure their own optimizer and schedule (--model.optimizer, ...): no
+        # generic --optimizer/--lr_scheduler beside them. Runs are seeded (0) unless told.
+        return VisionkitCLI(model_class, datamodule_class, args=args, seed_everything_default=0,
+                            auto_configure_optimizers=False,
+                            save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": prog})
+    except MisconfigurationException as err:  # e.g. --trainer.accelerator gpu on a CPU machine
+        raise ConfigError(str(err).strip().splitlines()[0]) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -48,16 +49,28 @@ class DetectionTask(L.LightningModule):
     """Train detector ``name`` (see `visionkit.detection.list_detectors`) on COCO-format data.
 
     Args:
-        name, pretrained, pretrained_backbone: `create_detector` arguments.
+        name: the detector (`visionkit.detection.list_detectors()`).
         num_classes: K categories + 1 (background); filled from the data module.
-        faster_rcnn, fast_rcnn, rcnn: the detector's options, one typed section per family
-            (`visionkit.detection.options`); only the section of ``name``'s family may differ
-            from its defaults.
+        pretrained: the whole detector's weights: "coco" (torchvision's, where they exist) or a
+            checkpoint path; null for none.
+        pretrained_backbone: the backbone's classification weights: "imagenet" or a path; null
+            for random init.
+        faster_rcnn: options of the Faster R-CNN family (`FasterRCNNOptions`); only the section
+            of ``name``'s family may differ from its defaults.
+        fast_rcnn: options of the Fast R-CNN family (`FastRCNNOptions`).
+        rcnn: options of the R-CNN family (`RCNNOptions`).
         optimizer: "sgd" (momentum) or "adamw"; weight decay skips biases and norm layers.
+        lr: peak learning rate (after warmup).
+        momentum: SGD momentum.
+        weight_decay: L2 penalty (decoupled for AdamW).
         scheduler: "step" (× gamma at each epoch in ``step_epochs``), "cosine" or "none"; "step"
             and "cosine" start with ``warmup_epochs`` of linear warmup.
-        class_names, category_ids: names and COCO category ids of labels 1..K (from the data
-            module); mAP is reported per original category id and saved in checkpoints.
+        warmup_epochs: epochs (fractions allowed) of linear warmup.
+        step_epochs: epochs at which "step" multiplies the LR by ``gamma`` (null: no drop).
+        gamma: LR factor at each step.
+        class_names: names of labels 1..K; filled from the data module, saved in checkpoints.
+        category_ids: COCO category ids of labels 1..K; filled from the data module; mAP is
+            reported and results written per original id.
         eval_backend: "fast" (exact, pycocotools' numbers) or "pycocotools".
         max_nonfinite_steps: steps with a non-finite loss are skipped (and reported with their
             image ids); this many in a row stop the run after saving ``last_finite.ckpt``.
@@ -96,6 +109,7 @@ class DetectionTask(L.LightningModule):
                 raise ConfigError(f"model.{key} is set but {name} takes model.{chosen} options")
             self.hparams[key] = options_dict(given[key])
         self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
+        self.image_hw: list[int] | None = None  # most common training image size (on_fit_start)
         self.model = create_detector(name, num_classes, pretrained=pretrained,
                                      pretrained_backbone=pretrained_backbone, options=given[chosen])
         labels = range(1, num_classes)
@@ -202,7 +216,15 @@ class DetectionTask(L.LightningModule):
         hp = self.hparams
         return CheckpointRecord(task="detection", model=dict(self.model.config),
                                 classes=list(hp.class_names or []),
-                                category_ids=list(hp.category_ids or range(1, hp.num_classes)))
+                                category_ids=list(hp.category_ids or range(1, hp.num_classes)),
+                                image_hw=self.image_hw)
+
+    def on_fit_start(self) -> None:
+        """Note the training images' most common (height, width) for the checkpoint record."""
+        train_set = getattr(getattr(self.trainer, "datamodule", None), "train_set", None)
+        sizes = Counter((r.height, r.width) for r in getattr(train_set, "records", []))
+        if sizes:
+            self.image_hw = list(sizes.most_common(1)[0][0])
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store `checkpoint_record` beside the weights."""

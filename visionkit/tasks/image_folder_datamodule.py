@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from visionkit.checkpoint_record import CheckpointRecord
 from visionkit.data.epoch_seeding import epoch_seeded
 from visionkit.data.image_folder import (
     FolderIndex,
@@ -39,9 +40,22 @@ class ImageFolderDataModule(L.LightningDataModule):
         root: folder holding `train/` and `val/` class folders, or class folders directly (then
             split per class with `val_fraction` and `split_seed`).
         image_size: square side fed to the model.
+        batch_size: images per batch (per process under DDP).
+        num_workers: image-decoding processes.
+        val_fraction: share of each class held out for validation when ``root`` has no split.
+        split_seed: seed of that split.
+        train_dir: name of the training folder below ``root``.
+        val_dir: name of the validation folder below ``root``.
         skip_invalid: leave out unreadable files and empty class folders, listing them in
             `skipped_files.txt` of the run, instead of stopping with an error.
-        mean, std: normalisation; default: the model's backbone's (ImageNet if none attached).
+        crop_scale: area range of the training RandomResizedCrop.
+        hflip: probability of a horizontal flip in training.
+        color_jitter: strength of the training colour jitter (0 = off).
+        crop_fraction: evaluation resizes the short side to image_size / crop_fraction and
+            centre-crops image_size.
+        mean: per-channel normalisation mean; null: the model's backbone's (ImageNet's if
+            unknown), which is what its pretrained weights expect.
+        std: per-channel normalisation std; null: the backbone's, as for ``mean``.
     """
 
     def __init__(
@@ -99,6 +113,24 @@ class ImageFolderDataModule(L.LightningDataModule):
         if model is not None and hasattr(model, "normalization"):
             return model.normalization()
         return IMAGENET_MEAN, IMAGENET_STD
+
+    def use_preprocessing_of(self, record: CheckpointRecord) -> list[str]:
+        """Evaluate as ``record``'s model was trained: its input size, crop and normalisation.
+
+        Returns what changed (``"image_size 160 -> 128"``), for the caller to say.
+        """
+        changed = []
+        for name in ("image_size", "crop_fraction", "mean", "std"):
+            value, current = getattr(record, name), getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, list | tuple):
+                value = [float(v) for v in value]
+                current = None if current is None else [float(v) for v in current]
+            if current is not None and current != value:
+                changed.append(f"{name} {current} -> {value}")
+            setattr(self, name, value)
+        return changed
 
     def setup(self, stage: str | None = None) -> None:
         """Scan and verify the files, split if needed, and build the datasets."""

@@ -2,18 +2,71 @@
 
 from __future__ import annotations
 
+import csv
+import os
 from typing import Any
 
 import lightning as L
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from visionkit.tasks.checkpoint_io import AtomicCheckpointIO
 
 
-def default_loggers(root: str) -> list:
-    """CSV (`metrics.csv`) and TensorBoard loggers sharing one `root/version_N/` folder."""
-    csv = CSVLogger(root, name="")
-    return [csv, TensorBoardLogger(root, name="", version=csv.version, default_hp_metric=False)]
+class _ContinuedMetricsWriter(ExperimentWriter):
+    """Appends to an existing `metrics.csv`, first dropping the rows of epochs after ``last_epoch``
+    (logged by the interrupted run after its checkpoint, and about to be trained again)."""
+
+    def __init__(self, log_dir: str, last_epoch: int) -> None:
+        self._last_epoch = last_epoch
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:  # Lightning's deletes metrics.csv here
+        if not os.path.isfile(self.metrics_file_path):
+            return
+        with open(self.metrics_file_path, newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = list(reader.fieldnames or []), list(reader)
+        kept = [r for r in rows if not r.get("epoch") or int(float(r["epoch"])) <= self._last_epoch]
+        with open(self.metrics_file_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(kept)
+        self.metrics_keys = fields  # appended rows keep the file's columns (new ones rewrite it)
+
+
+class _ContinuedCSVLogger(CSVLogger):
+    """`CSVLogger` continuing the `metrics.csv` of an interrupted run (see `default_loggers`)."""
+
+    def __init__(self, root: str, version: int, last_epoch: int) -> None:
+        super().__init__(root, name="", version=version, flush_logs_every_n_steps=1)
+        self._last_epoch = last_epoch
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:  # noqa: D102
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuedMetricsWriter(self.log_dir, self._last_epoch)
+        return self._experiment
+
+
+def default_loggers(root: str, resume: tuple[int, int] | None = None) -> list:
+    """CSV (`metrics.csv`) and TensorBoard loggers sharing one `root/version_N/` folder.
+
+    Args:
+        root: the run root; a new run takes the next free `version_N`.
+        resume: ``(N, epoch)`` to continue `version_N` from a checkpoint saved at the end of
+            ``epoch``: its `metrics.csv` keeps the rows up to that epoch, the best checkpoint
+            stays the best of the whole job.
+    """
+    if resume is None:
+        # Every step's row is flushed, so a killed run's metrics survive up to its last checkpoint.
+        logger: CSVLogger = CSVLogger(root, name="", flush_logs_every_n_steps=1)
+    else:
+        logger = _ContinuedCSVLogger(root, *resume)
+    return [logger, TensorBoardLogger(root, name="", version=logger.version, default_hp_metric=False)]
 
 
 def with_atomic_checkpoints(plugins: Any) -> list:
