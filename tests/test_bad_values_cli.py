@@ -75,3 +75,20 @@ def test_top_k_above_the_class_count_says_what_it_wrote(image, tmp_path, capsys)
     assert f"top_k {n + 1} is more than the model's {n} classes; writing all {n} per image" in \
         capsys.readouterr().err
     assert len(out.read_text().splitlines()) == 1 + n
+
+
+def test_classify_predict_stops_at_an_unreadable_image_or_skips_and_lists_it(image, tmp_path,
+                                                                           capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "good.png").write_bytes(Path(image).read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    out = tmp_path / "pred.csv"
+    args = ["classify", "predict", "--ckpt", CLASSIFIER, str(folder), "--out", str(out)]
+    assert main(args) == 1
+    [line] = [x for x in capsys.readouterr().err.splitlines() if ": error: " in x]
+    assert "broken.jpg" in line and not out.exists()
+    assert main([*args, "--skip-invalid"]) == 0
+    assert "1 unreadable images left out (--skip-invalid)" in capsys.readouterr().err
+    assert {row.split(",")[0] for row in out.read_text().splitlines()[1:]} == {str(folder / "good.png")}
+    assert (tmp_path / "skipped_files.txt").read_text().startswith(str(folder / "broken.jpg"))

@@ -9,7 +9,7 @@ import torchvision.models.detection as tv_detection
 from visionkit.detection.rpn import RegionProposalNetwork, RPNHead
 from visionkit.ops import AnchorGenerator
 
-from ..ops._helpers import assert_close
+from ..ops._helpers import assert_close, assert_same_losses
 
 
 def _rpn(**options) -> RegionProposalNetwork:
@@ -54,12 +54,7 @@ def test_rpn_loss_matches_torchvision(device, counts, batch, fraction):
     rpn = _rpn(batch_size_per_image=batch, positive_fraction=fraction)
     torch.manual_seed(5)
     ours = rpn.compute_loss(objectness, deltas, labels, targets)
-    for o, t in zip(ours, theirs, strict=True):
-        assert_close(o, t)
-    grads_ours = torch.autograd.grad(sum(ours), (objectness, deltas))
-    grads_theirs = torch.autograd.grad(sum(theirs), (objectness, deltas))
-    for o, t in zip(grads_ours, grads_theirs, strict=True):
-        assert_close(o, t)
+    assert_same_losses(ours, theirs, (objectness, deltas))
 
 
 # Hand-computed cases (detectron2 test_matcher.py style): a few boxes, expected tensors written out.

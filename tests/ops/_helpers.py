@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from hypothesis import strategies as st
 
@@ -12,6 +14,17 @@ ATOL = 1e-5
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = ATOL) -> None:
     """Same shape, dtype and device, values within ``atol`` (NaNs in the same places)."""
     torch.testing.assert_close(actual, expected, atol=atol, rtol=0, equal_nan=True)
+
+
+def assert_same_losses(ours: Sequence[torch.Tensor], theirs: Sequence[torch.Tensor],
+                       inputs: Sequence[torch.Tensor]) -> None:
+    """Equal losses, and equal gradients of their sum with respect to each of ``inputs``."""
+    for o, t in zip(ours, theirs, strict=True):
+        assert_close(o, t)
+    grads_ours = torch.autograd.grad(sum(ours), tuple(inputs))
+    grads_theirs = torch.autograd.grad(sum(theirs), tuple(inputs))
+    for o, t in zip(grads_ours, grads_theirs, strict=True):
+        assert_close(o, t)
 
 
 def random_boxes(

@@ -85,11 +85,15 @@ def test_validate_uses_the_checkpoints_input_size_and_resume_refuses_another(sha
                  if r.get("val_acc")]
     assert validated == pytest.approx(fitted, abs=1e-6)  # at 32 px, as trained, not at 48
     assert "image_size 48 -> 32" in caplog.text
+    last = str(run / "checkpoints" / "last.ckpt")
     args = ["classify", "fit", "--config", CONFIG, "--data.root", str(shapes),
-            "--trainer.default_root_dir", str(tmp_path / "resume"), *FAST, "--data.image_size", "48",
-            "--ckpt_path", best]
-    assert main(args) == 1
+            "--trainer.default_root_dir", str(tmp_path / "resume"), *FAST, "--data.image_size", "48"]
+    assert main([*args, "--ckpt_path", last]) == 1
     assert "trained at image_size 32, this run has 48" in capsys.readouterr().err
+    # best.ckpt holds weights and record only (small); resuming takes last.ckpt
+    assert "optimizer_states" not in torch.load(best, weights_only=True)
+    assert main([*args, "--ckpt_path", best]) == 1
+    assert "holds the weights only (best.ckpt does)" in capsys.readouterr().err
 
 
 def test_seeded_runs_repeat(shapes, tmp_path):

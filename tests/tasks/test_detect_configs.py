@@ -68,3 +68,19 @@ def test_config_trains_a_step(config, shapes, tmp_path):
     with open(run / "metrics.csv") as f:
         losses = [float(r["train_loss_step"]) for r in csv.DictReader(f) if r.get("train_loss_step")]
     assert len(losses) == 2 and all(math.isfinite(v) and v > 0 for v in losses), losses
+
+
+def test_a_whole_options_section_on_the_command_line_merges_into_the_configs(capsys):
+    config = CONFIGS[0].parent / "fasterrcnn_efficientnet_lite0_fpn.yaml"
+    args = ["detect", "fit", "--config", str(config), "--data.train_json", "t.json",
+            "--data.val_json", "v.json", "--data.image_root", ".",
+            "--model.faster_rcnn", "{min_size: 256}", "--print_config"]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)["model"]["faster_rcnn"]
+    written = yaml.safe_load(config.read_text())["model"]["faster_rcnn"]
+    assert printed["min_size"] == 256  # the one option given
+    for key, value in written.items():  # every other option of the config kept
+        if key != "min_size":
+            assert printed[key] == value, key

@@ -36,13 +36,16 @@ def predict_main(argv: list[str]) -> int:
     parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")
     parser.add_argument("--sort-into", default=None,
                         help="also copy each image into DIR/<predicted class>/")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="leave unreadable images out (listed in skipped_files.txt beside "
+                             "--out) instead of stopping")
     args = parser.parse_args(argv)  # before the heavy imports: --help is instant
     from visionkit.inference.classification import predict_to_file
 
     out = predict_to_file(args.ckpt, [*args.sources, *args.source], out=args.out,
                           top_k=args.top_k, batch_size=args.batch_size,
                           num_workers=args.num_workers, device=args.device,
-                          sort_into=args.sort_into)
+                          sort_into=args.sort_into, skip_invalid=args.skip_invalid)
     print(f"predictions written to {out}")
     if args.sort_into:
         print(f"images copied into {args.sort_into}/<predicted class>/")

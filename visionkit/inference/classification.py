@@ -73,17 +73,24 @@ def classifier_from_checkpoint(data: dict, path: Path, device: torch.device | st
 
 def predict_topk(loaded: LoadedClassifier, paths: Sequence[str | os.PathLike], top_k: int = 5,
                  batch_size: int = 32, num_workers: int = 0,
-                 device: torch.device | str = "cpu") -> list[dict]:
+                 device: torch.device | str = "cpu", *,
+                 skipped: list[tuple[str, str]] | None = None) -> list[dict]:
     """One row per image: path and the top-k (class, probability) pairs, best first.
 
-    For arrays or PIL images, `visionkit.load` gives a callable model with the same preprocessing.
+    An unreadable image raises `ImageReadError`; with a ``skipped`` list it is appended there as
+    ``(path, reason)`` instead. For arrays or PIL images, `visionkit.load` gives a callable
+    model with the same preprocessing.
     """
     dataset = ImageFolderDataset([(str(p), -1) for p in _path_list(paths)], loaded.classes,
-                                 loaded.eval_transform())
+                                 loaded.eval_transform(), skip_invalid=skipped is not None)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=collate_classification)
     rows = []
     for batch in tqdm(loader, desc="classify", unit="batch", leave=False):
+        if skipped is not None:
+            skipped += batch["skipped"]
+        if batch["image"] is None:  # every image of the batch unreadable
+            continue
         for path, top in zip(batch["path"], loaded.top_k(batch["image"].to(device), top_k)):
             rows.append({"path": path, "top": [{"class": loaded.classes[i], "prob": v}
                                                for i, v in top]})
@@ -92,7 +99,7 @@ def predict_topk(loaded: LoadedClassifier, paths: Sequence[str | os.PathLike], t
 
 def _path_list(paths: Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
     """``paths`` as a list; `ImageReadError` naming the type of anything that is not a path."""
-    if isinstance(paths, (str, os.PathLike)) or not isinstance(paths, Iterable):
+    if isinstance(paths, (str, os.PathLike)) or not isinstance(paths, Iterable) or hasattr(paths, "shape"):
         what = f"a single {type(paths).__name__}"
     else:
         paths = list(paths)
@@ -154,7 +161,7 @@ def sort_into_folders(rows: list[dict], folder: str | os.PathLike) -> Path:
 def predict_to_file(ckpt: str | os.PathLike, sources: Sequence[str], *,
                     out: str | os.PathLike | None = None, top_k: int = 5, batch_size: int = 32,
                     num_workers: int = 0, device: str = "auto",
-                    sort_into: str | os.PathLike | None = None) -> Path:
+                    sort_into: str | os.PathLike | None = None, skip_invalid: bool = False) -> Path:
     """Predict top-k for every image in `sources`; write CSV/JSON (and sorted copies)."""
     out = _predictions_file(out or "runs/classify/predict/predictions.csv")
     paths = expand_image_sources(sources)
@@ -163,8 +170,15 @@ def predict_to_file(ckpt: str | os.PathLike, sources: Sequence[str], *,
     if top_k > len(loaded.classes):
         print(f"note: top_k {top_k} is more than the model's {len(loaded.classes)} classes; "
               f"writing all {len(loaded.classes)} per image", file=sys.stderr)
-    rows = predict_topk(loaded, paths, top_k, batch_size, num_workers, dev)
+    skipped: list[tuple[str, str]] | None = [] if skip_invalid else None
+    rows = predict_topk(loaded, paths, top_k, batch_size, num_workers, dev, skipped=skipped)
     out_path = write_predictions(rows, out)
+    if skipped:
+        report = out_path.with_name("skipped_files.txt")
+        with atomic_open(report, "w", encoding="utf-8") as f:
+            f.writelines(f"{path}\t{reason}\n" for path, reason in skipped)
+        print(f"{len(skipped)} unreadable images left out (--skip-invalid), listed in {report}",
+              file=sys.stderr)
     if sort_into:
         sort_into_folders(rows, sort_into)
     return out_path

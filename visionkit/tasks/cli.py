@@ -39,9 +39,10 @@ CKPT_PATH_HELP = {  # by "is it fit?"
 }
 
 
-def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> CheckpointRecord:
-    """``path``'s record; raise `ConfigError` saying what to change unless ``task`` can resume
-    from or evaluate ``path``.
+def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule, resume: bool = False
+                          ) -> CheckpointRecord:
+    """``path``'s record; raise `ConfigError` saying what to change unless ``task`` can evaluate
+    ``path`` (or, with ``resume``, go on training from it: that takes the optimizer state).
 
     The file's `CheckpointRecord` is compared with the one ``task`` would save: the task, the
     classes (from the data), then the weights' keys and shapes.
@@ -63,6 +64,10 @@ def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule) -> C
         raise ConfigError(f"{path}: an inference-only checkpoint without training state; "
                           f"--ckpt_path needs last.ckpt or best.ckpt of a fit (or start from its "
                           f"weights with --model.pretrained {path})")
+    if resume and "optimizer_states" not in data:
+        raise ConfigError(f"{path}: holds the weights only (best.ckpt does), not the optimizer "
+                          f"state to resume; resume from last.ckpt (or 'last'), or start a new "
+                          f"fit from these weights with --model.pretrained {path}")
     return got
 
 
@@ -154,7 +159,7 @@ class VisionkitCLI(LightningCLI):
         if not Path(ckpt).is_file():
             raise ConfigError(f"--ckpt_path {ckpt}: no such file (pass a checkpoint file, or 'last' to "
                               f"resume the newest run under --trainer.default_root_dir)")
-        record = check_checkpoint_fits(ckpt, self.model)
+        record = check_checkpoint_fits(ckpt, self.model, resume=self.subcommand == "fit")
         adopt = getattr(self.datamodule, "use_preprocessing_of", None)
         if adopt is None:
             return

@@ -203,7 +203,9 @@ class DetectionTask(L.LightningModule):
     def configure_callbacks(self) -> list[L.Callback]:
         """Best (val_map) and last checkpoints, the report of invalid records left out, epoch seeding."""
         return [
-            ModelCheckpoint(monitor="val_map", mode="max", filename="best",
+            # best.ckpt: weights and record (a third of the size with SGD momentum); last.ckpt
+            # keeps the optimizer state to resume from.
+            ModelCheckpoint(monitor="val_map", mode="max", filename="best", save_weights_only=True,
                             enable_version_counter=False),
             # Lightning 2.6 writes save_last only in improving epochs: a checkpoint of its own.
             ModelCheckpoint(monitor=None, filename="last", enable_version_counter=False),
