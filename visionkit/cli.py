@@ -38,12 +38,6 @@ def one_line(err: Exception) -> str:
     return text
 
 
-def warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                 line: str | None = None) -> str:
-    """Warnings as one line in the command's words, without the source line Python echoes."""
-    return f"warning: {message}\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; clear one-line errors for visionkit's own exceptions."""
     try:
@@ -55,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str]) -> int:
     from visionkit.errors import VisionkitError
+    from visionkit.runtime import warning_line
 
     warnings.formatwarning = warning_line
     if not argv or argv[0] in ("-h", "--help"):

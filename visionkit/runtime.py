@@ -31,3 +31,10 @@ def tune_allocator() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return all(mallopt(param, min(value, 2**31 - 1)) == 1 for param, value in SETTINGS.items())
+
+
+def warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 line: str | None = None) -> str:
+    """Warnings as one line in the command's words, without the source line Python echoes
+    (installed as ``warnings.formatwarning`` by the `visionkit` command)."""
+    return f"warning: {message}\n"

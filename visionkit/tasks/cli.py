@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from visionkit.checkpoint_record import CheckpointRecord, read_record
 from visionkit.errors import ConfigError
 from visionkit.models.weights import load_checkpoint_file, state_dict_mismatch
+from visionkit.runtime import warning_line
 from visionkit.tasks.trainer import default_loggers, with_atomic_checkpoints
 
 LIGHTNING_VERSION_KEY = "pytorch-lightning_version"  # in every checkpoint a Trainer writes
@@ -207,7 +208,7 @@ class _LightningNoise(logging.Filter):
     """Drops Lightning's adverts and notices about its own internals from a run's console."""
 
     NOISE = ("💡 Tip:", "will override existing callbacks passed to Trainer",
-             "to estimate number of stepping batches")
+             "to estimate number of stepping batches", "TPU available:")
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
         return not any(text in record.getMessage() for text in self.NOISE)
@@ -219,6 +220,7 @@ def quiet_lightning() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _LightningNoise) for f in logger.filters):
             logger.addFilter(_LightningNoise())
+    warnings.formatwarning = warning_line  # Lightning installs its own on import: ours again
     # LightningCLI warns when sys.argv also holds arguments; ours are sys.argv minus the prefix.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
