@@ -4,7 +4,7 @@ import logging
 
 from lightning.pytorch.utilities import rank_zero_info
 
-from visionkit.tasks.cli import quiet_lightning
+from visionkit.tasks.trainer import quiet_lightning
 
 
 class Collect(logging.Handler):

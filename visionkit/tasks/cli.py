@@ -9,11 +9,9 @@ start when there is none, so the same command starts and resumes a run), and a c
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from visionkit.checkpoint_record import CheckpointRecord, read_record
 from visionkit.errors import ConfigError
 from visionkit.models.weights import load_checkpoint_file, state_dict_mismatch
-from visionkit.runtime import warning_line
-from visionkit.tasks.trainer import default_loggers, with_atomic_checkpoints
+from visionkit.tasks.trainer import default_loggers, quiet_lightning, with_atomic_checkpoints
 
 LIGHTNING_VERSION_KEY = "pytorch-lightning_version"  # in every checkpoint a Trainer writes
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # --ckpt_path values Lightning resolves itself
@@ -202,28 +199,6 @@ class VisionkitCLI(LightningCLI):
             # without an active exception"), turning a finished DDP run into exit code -6.
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()
-
-
-class _LightningNoise(logging.Filter):
-    """Drops Lightning's adverts and notices about its own internals from a run's console."""
-
-    NOISE = ("💡 Tip:", "will override existing callbacks passed to Trainer",
-             "to estimate number of stepping batches", "TPU available:")
-
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
-        return not any(text in record.getMessage() for text in self.NOISE)
-
-
-def quiet_lightning() -> None:
-    """Keep what a user needs on the console: no adverts, no deprecation notices of our deps."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _LightningNoise) for f in logger.filters):
-            logger.addFilter(_LightningNoise())
-    warnings.formatwarning = warning_line  # Lightning installs its own on import: ours again
-    # LightningCLI warns when sys.argv also holds arguments; ours are sys.argv minus the prefix.
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def run_cli(model_class: type, datamodule_class: type, args: list[str], prog: str) -> VisionkitCLI:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
+import warnings
 from typing import Any
 
 import lightning as L
@@ -11,6 +13,7 @@ from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from visionkit.runtime import warning_line
 from visionkit.tasks.checkpoint_io import AtomicCheckpointIO
 
 
@@ -77,8 +80,31 @@ def with_atomic_checkpoints(plugins: Any) -> list:
     return plugins
 
 
+class _LightningNoise(logging.Filter):
+    """Drops Lightning's adverts and notices about its own internals from a run's console."""
+
+    NOISE = ("💡 Tip:", "will override existing callbacks passed to Trainer",
+             "to estimate number of stepping batches", "TPU available:")
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        return not any(text in record.getMessage() for text in self.NOISE)
+
+
+def quiet_lightning() -> None:
+    """Keep what a user needs on the console: no adverts, no deprecation notices of our deps."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _LightningNoise) for f in logger.filters):
+            logger.addFilter(_LightningNoise())
+    warnings.formatwarning = warning_line  # Lightning installs its own on import: ours again
+    # LightningCLI warns when sys.argv also holds arguments; ours are sys.argv minus the prefix.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
 def build_trainer(root: str, **kwargs: Any) -> L.Trainer:
     """A Trainer writing under `root` with visionkit's loggers and checkpoint IO."""
+    quiet_lightning()
     kwargs.setdefault("logger", default_loggers(root))
     kwargs["plugins"] = with_atomic_checkpoints(kwargs.get("plugins"))
     return L.Trainer(default_root_dir=root, **kwargs)
