@@ -26,3 +26,7 @@ def test_demo_writes_report_images_results_and_metrics(tmp_path, capsys):
     results = json.loads((out / "detect" / "results.json").read_text())
     assert len(results) == metrics["detection"]["detections"] > 0
     assert json.loads((out / "evaluate" / "metrics.json").read_text())["stats"]["AP50"] >= 0.9
+    assert main(["demo", "--out", str(out)]) == 0  # `make demo` twice: the rerun replaces its output
+    again = json.loads((out / "metrics.json").read_text())
+    assert {k: v for k, v in again.items() if k != "seconds"} == \
+        {k: v for k, v in metrics.items() if k != "seconds"}

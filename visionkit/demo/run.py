@@ -6,6 +6,7 @@ Everything lands under `runs/demo/` with `index.md` linking the images; no downl
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", seed: int = 1000) -> Path:
     started = time.perf_counter()
     scenes = make_shapes_detection(out / "data" / "detection", SHAPES[:3], n_train=0, n_val=24,
                                    size=256, max_objects=6, seed=seed)
+    shutil.rmtree(out / "detect", ignore_errors=True)  # the demo's own output: a rerun replaces it
     detected = detect_to_dir(DETECTOR_FILE, (), out / "detect", gt=str(scenes / "val.json"),
                              batch_size=4, num_workers=0, draw_thresh=0.7, progress=False)
     result, _ = evaluate_to_dir(scenes / "val.json", out / "detect" / "results.json", out / "evaluate")
