@@ -19,6 +19,8 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from visionkit.fileio import atomic_open
+
 PACKAGE = Path(__file__).resolve().parents[1]
 DEPENDENCIES = ("torch", "lightning", "jsonargparse")
 
@@ -65,9 +67,6 @@ def print_help(argv: list[str], build: Callable[[], object]) -> int:
     text = buffer.getvalue()
     sys.stdout.write(text)
     if path is not None and code == 0 and text:
-        with contextlib.suppress(OSError):  # a read-only home: no cache, same help
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
+        with contextlib.suppress(OSError), atomic_open(path, "w", encoding="utf-8") as f:
+            f.write(text)  # (a read-only home: no cache, same help)
     return code

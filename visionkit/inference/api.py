@@ -21,14 +21,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from visionkit.checkpoint_record import read_record
 from visionkit.data.images import read_image, to_rgb_array
 from visionkit.device import auto_device
 from visionkit.errors import ConfigError, ImageReadError
-from visionkit.inference.classification import LoadedClassifier, classifier_from_checkpoint
+from visionkit.inference.checkpoints import load_checkpoint_model
+from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detection import Detector
-from visionkit.inference.detector_loading import LoadedDetector, detector_from_checkpoint
-from visionkit.models.weights import load_checkpoint_file
+from visionkit.inference.detector_loading import LoadedDetector
 
 ImageInput = str | os.PathLike | np.ndarray | Image.Image
 """One image: a file path, an RGB uint8 HWC numpy array, or a PIL image (any mode)."""
@@ -258,10 +257,8 @@ def load(checkpoint: str | os.PathLike, device: torch.device | str = "auto", *, 
         max_det: detector only: the most boxes per image.
         precision: detector only: autocast precision, as `DetectorModel`.
     """
-    path, dev = Path(checkpoint), auto_device(str(device))
-    data = load_checkpoint_file(path)
-    if read_record(data, path).task == "classification":
-        return ClassifierModel(classifier_from_checkpoint(data, path, dev), top_k=top_k)
-    loaded = detector_from_checkpoint(data, path, dev, box_score_thresh=score_thresh,
-                                      box_detections_per_img=max_det)
+    loaded = load_checkpoint_model(checkpoint, auto_device(str(device)),
+                                   box_score_thresh=score_thresh, box_detections_per_img=max_det)
+    if isinstance(loaded, LoadedClassifier):
+        return ClassifierModel(loaded, top_k=top_k)
     return DetectorModel(loaded, precision=precision)

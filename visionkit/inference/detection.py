@@ -138,25 +138,26 @@ def split_sources(sources: Sequence[str]) -> tuple[list[Path], list[Path]]:
     return (expand_image_sources(rest) if rest else []), videos
 
 
-def gt_image_ids(gt: str | os.PathLike, image_root: str | os.PathLike | None) -> dict[Path, int]:
-    """``{resolved image path: id}`` of a COCO JSON's images (file names relative to image_root)."""
+def read_gt(gt: str | os.PathLike, image_root: str | os.PathLike | None
+            ) -> tuple[dict[Path, int], dict[int, str]]:
+    """A COCO JSON's ``{resolved image path: id}`` (file names relative to ``image_root``) and
+    ``{category id: name}``, from one read of the file."""
     gt = Path(gt)
     try:
-        images = json.loads(gt.read_text(encoding="utf-8"))["images"]
+        data = json.loads(gt.read_text(encoding="utf-8"))
         root = Path(image_root) if image_root else gt.parent
-        return {(root / im["file_name"]).resolve(): int(im["id"]) for im in images}
+        images = {(root / im["file_name"]).resolve(): int(im["id"]) for im in data["images"]}
+        categories = {int(c["id"]): str(c["name"]) for c in data["categories"]}
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DatasetError(f"{gt}: cannot read its images[].file_name / id ({err})") from err
+        raise DatasetError(f"{gt}: cannot read its images[].file_name / id or categories[].id / "
+                           f"name ({err})") from err
+    return images, categories
 
 
-def check_gt_categories(loaded: LoadedDetector, gt: str | os.PathLike) -> None:
-    """Raise `DatasetError` unless each of ``loaded``'s classes is a category of ``gt`` with the
-    same id and name: results written with other ids would not evaluate against ``gt``."""
-    try:
-        categories = {int(c["id"]): str(c["name"])
-                      for c in json.loads(Path(gt).read_text(encoding="utf-8"))["categories"]}
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DatasetError(f"{gt}: cannot read its categories[].id / name ({err})") from err
+def check_gt_categories(loaded: LoadedDetector, categories: dict[int, str], gt: str | os.PathLike
+                        ) -> None:
+    """Raise `DatasetError` unless each of ``loaded``'s classes is among ``gt``'s ``categories``
+    with the same id and name: results written with other ids would not evaluate against ``gt``."""
     wrong = [f"{i}:{name}" for i, name in zip(loaded.category_ids, loaded.classes)
              if categories.get(i) != name]
     if wrong:
@@ -221,7 +222,7 @@ def detect_to_dir(
     ``draw_thresh`` too. ``classes``: keep only these class names / category ids.
     """
     out = Path(out)
-    gt_ids = gt_image_ids(gt, image_root) if gt else None
+    gt_ids, gt_categories = read_gt(gt, image_root) if gt else (None, None)
     if not sources and gt_ids is None:
         raise DatasetError("no source given: pass image files, folders, globs or videos (or --gt)")
     images, videos = split_sources(sources) if sources else (sorted(gt_ids), [])
@@ -229,8 +230,8 @@ def detect_to_dir(
     dev = auto_device(device)
     loaded = load_detector(weights, dev, model=model, box_score_thresh=score_thresh,
                            box_detections_per_img=max_det)
-    if gt:
-        check_gt_categories(loaded, gt)
+    if gt_categories is not None:
+        check_gt_categories(loaded, gt_categories, gt)
     detector = Detector(loaded, dev, precision, classes)
     log = RecordLog(out, resume)
     summary = PredictSummary(out, resumed=len(log.done))

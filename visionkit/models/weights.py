@@ -67,13 +67,14 @@ def fetch_url_weights(url: str, what: str) -> dict[str, torch.Tensor]:
                            f"offline? {where}") from err
 
 
-def load_checkpoint_file(path: str | os.PathLike) -> dict:
-    """Unpickle a checkpoint or state-dict file with tensors and plain containers only."""
+def load_checkpoint_file(path: str | os.PathLike, mmap: bool = False) -> dict:
+    """Unpickle a checkpoint or state-dict file with tensors and plain containers only
+    (``mmap``: tensors mapped from the file, not read; for a look at the rest of a large file)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({err})") from err
     if not isinstance(obj, dict):

@@ -167,10 +167,7 @@ class SkippedFilesReport(L.Callback):
         out = Path(log_dir or trainer.default_root_dir) / "skipped_files.txt"
         with atomic_open(out, "w", encoding="utf-8") as f:
             f.writelines(f"{path}\t{reason}\n" for path, reason in sorted(skipped.items()))
-        if hasattr(dm, "hparams") and "on_invalid" in dm.hparams:  # COCO: records and images
-            what = "invalid records or images were dropped or clipped (--data.on_invalid warn)"
-        else:
-            what = "unreadable files or empty class folders were left out (--data.skip_invalid)"
+        what = getattr(dm, "SKIPPED", "inputs were left out")  # each data module says which
         rank_zero_warn(f"{len(skipped)} {what}; list in {out}")
 
     def on_fit_end(self, trainer, pl_module) -> None:  # noqa: D102

@@ -118,40 +118,41 @@ class VisionkitCLI(LightningCLI):
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
         root = config.get("default_root_dir") or "runs/default"
+        self._resolve_last(root)
         if config.get("logger") in (None, True):
             resume = self._resumed_run(root) if self.subcommand == "fit" else None
             config["logger"] = default_loggers(root, resume)
         config["plugins"] = with_atomic_checkpoints(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
 
+    def _resolve_last(self, root: str) -> None:
+        """``--ckpt_path last``: the newest run's last.ckpt under ``root``; none starts a fit
+        fresh (so one command starts and resumes a job) and stops validate/test."""
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") != "last":
+            return
+        config["ckpt_path"] = latest_last_checkpoint(root)
+        if config["ckpt_path"] is None and self.subcommand != "fit":
+            raise ConfigError(f"--ckpt_path last: no version_N/checkpoints/last.ckpt under {root}")
+        rank_zero_info(f"--ckpt_path last: {config['ckpt_path'] or 'no earlier run, starting fresh'}")
+
     def _resumed_run(self, root: str) -> tuple[int, int] | None:
         """``(N, epoch)`` when fit resumes from a checkpoint of ``root/version_N``: the job goes
-        on in its own folder, so its metrics continue and `best.ckpt` stays the job's best.
-        Resolves ``--ckpt_path last`` on the way."""
-        config = self.config_init[self.subcommand]
-        if config.get("ckpt_path") == "last":
-            config["ckpt_path"] = latest_last_checkpoint(root)
-            rank_zero_info(f"--ckpt_path last: {config['ckpt_path'] or 'no earlier run, starting fresh'}")
-        ckpt = config.get("ckpt_path")
+        on in its own folder, so its metrics continue and `best.ckpt` stays the job's best."""
+        ckpt = self.config_init[self.subcommand].get("ckpt_path")
         if ckpt is None or not Path(ckpt).is_file():
             return None
         path = Path(ckpt).resolve()
         match = re.fullmatch(r"version_(\d+)", path.parents[1].name)
         if path.parent.name != "checkpoints" or not match or path.parents[2] != Path(root).resolve():
             return None
-        epoch = load_checkpoint_file(path).get("epoch")
+        epoch = load_checkpoint_file(path, mmap=True).get("epoch")  # tensors mapped, not read
         return (int(match.group(1)), int(epoch)) if isinstance(epoch, int) else None
 
     def before_fit(self) -> None:
         """Check `--ckpt_path` against the task before Lightning loads it (validate and test also
         take the checkpoint's input preprocessing)."""
-        config = self.config_init[self.subcommand]
-        ckpt = config.get("ckpt_path")
-        if ckpt == "last":  # validate/test: fit resolved it in _resumed_run
-            root = self.trainer.default_root_dir
-            config["ckpt_path"] = ckpt = latest_last_checkpoint(root)
-            if ckpt is None:
-                raise ConfigError(f"--ckpt_path last: no version_N/checkpoints/last.ckpt under {root}")
+        ckpt = self.config_init[self.subcommand].get("ckpt_path")
         if ckpt is None or str(ckpt) in LIGHTNING_CKPT_NAMES:
             return
         if not Path(ckpt).is_file():

@@ -35,6 +35,9 @@ class DetectionDataModule(L.LightningDataModule):
         proposal_workers: processes computing missing proposals (0: this process).
     """
 
+    # What the run's skipped_files.txt lists (`SkippedFilesReport`).
+    SKIPPED = "invalid records or images were dropped or clipped (--data.on_invalid warn)"
+
     def __init__(
         self,
         train_json: str,

@@ -58,6 +58,9 @@ class ImageFolderDataModule(L.LightningDataModule):
         std: per-channel normalisation std; null: the backbone's, as for ``mean``.
     """
 
+    # What the run's skipped_files.txt lists (`SkippedFilesReport`).
+    SKIPPED = "unreadable files or empty class folders were left out (--data.skip_invalid)"
+
     def __init__(
         self,
         root: str,

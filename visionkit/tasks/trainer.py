@@ -13,6 +13,7 @@ from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from visionkit.fileio import atomic_open
 from visionkit.runtime import warning_line
 from visionkit.tasks.checkpoint_io import AtomicCheckpointIO
 
@@ -32,7 +33,7 @@ class _ContinuedMetricsWriter(ExperimentWriter):
             reader = csv.DictReader(f)
             fields, rows = list(reader.fieldnames or []), list(reader)
         kept = [r for r in rows if not r.get("epoch") or int(float(r["epoch"])) <= self._last_epoch]
-        with open(self.metrics_file_path, "w", newline="") as f:
+        with atomic_open(self.metrics_file_path, "w", newline="") as f:  # never half a file
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(kept)
