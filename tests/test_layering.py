@@ -20,7 +20,7 @@ RANK = {
     "inference": 6, "benchmarks": 7, "demo": 7, "cli": 8, "commands": 8,
 }
 OPS_MAY_IMPORT = ("torch", "torchvision.ops", "visionkit.ops", "__future__", "collections", "functools",
-                  "math")
+                  "math", "typing")
 
 
 @cache

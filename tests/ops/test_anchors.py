@@ -43,9 +43,11 @@ def test_matches_torchvision(device, sizes, ratios, strides, batch_shape):
     assert k == TVAnchorGenerator(sizes, ratios).num_anchors_per_location()
     locations = [f.shape[-2] * f.shape[-1] for f in feats]
     assert ours[0].shape[0] == sum(ki * n for ki, n in zip(k, locations, strict=True))
-    # The shape alone, or a dict of feature maps, gives the same anchors.
+    # The shape alone, a dict of feature maps, or torchvision's ImageList gives the same anchors.
     named = {f"p{i}": f for i, f in enumerate(feats)}
-    for again in (ours_gen(batch.shape, feats), ours_gen(tuple(batch_shape), named)):
+    image_list = ImageList(batch, image_sizes)
+    for again in (ours_gen(batch.shape, feats), ours_gen(tuple(batch_shape), named),
+                  ours_gen(image_list, feats)):
         assert all(torch.equal(a, b) for a, b in zip(again, ours, strict=True))
 
 

@@ -126,6 +126,15 @@ def test_multiscale_roi_align_matches_torchvision(device, counts, names, output_
     assert_close(ours, theirs)
 
 
+def test_multiscale_repr_is_torchvisions():
+    for names, size, ratio in [(["0"], (7, 7), 2), (["0", "1", "2"], 5, -1)]:
+        theirs = tvops.MultiScaleRoIAlign(names, size, ratio)
+        assert repr(MultiScaleRoIAlign(names, size, ratio)) == repr(theirs)
+    aligned = MultiScaleRoIAlign(["0"], 7, 2, aligned=True)  # what torchvision's pooler lacks
+    assert repr(aligned) == ("MultiScaleRoIAlign(featmap_names=['0'], output_size=(7, 7), "
+                             "sampling_ratio=2, aligned=True)")
+
+
 def test_multiscale_scales_follow_each_call():
     # torchvision infers the scales once; here every call derives them from its inputs.
     pooler = MultiScaleRoIAlign(["0", "1"], 5, 2)

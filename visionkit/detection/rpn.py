@@ -163,7 +163,7 @@ class RegionProposalNetwork(nn.Module):
         sampled_neg = torch.where(torch.cat(neg_masks, dim=0))[0]  # [N]
         sampled = torch.cat((sampled_pos, sampled_neg), dim=0)  # [P + N]
         if sampled.numel() == 0:
-            zero = zero_loss(objectness, pred_bbox_deltas)
+            zero = zero_loss([objectness, pred_bbox_deltas])
             return zero, zero.clone()
         labels_cat = torch.cat(list(labels), dim=0)  # [A]
         targets_cat = torch.cat(list(regression_targets), dim=0)  # [A, 4]

@@ -12,6 +12,12 @@ Boxes are ``xyxy`` absolute pixels, float, ``[N, 4]``. Call conventions follow t
 - `losses`: smooth_l1_loss, fastrcnn_loss, zero_loss
 - `nms`: nms, batched_nms, nms_reference
 - `roi`: roi_pool, roi_align, MultiScaleRoIAlign (FPN level assignment)
+
+Every function, module and class here compiles with ``torch.jit.script`` and gives eager's values
+(as torchvision's ops do; `tests/ops/test_script.py`), so models that call them can be scripted.
+Annotations are what TorchScript reads (``list``, ``dict``, ``X | Y``); eagerly, any sequence or
+mapping is taken where a list or dict is annotated. The box ops, NMS and RoI pooling also run
+whole under ``torch.compile(fullgraph=True)`` and ``torch.export``.
 """
 
 from visionkit.ops.anchors import AnchorGenerator, cell_anchors

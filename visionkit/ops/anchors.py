@@ -8,27 +8,27 @@ Order: level, then row, column, then ratio, then size — the same as torchvisio
 ``AnchorGenerator(sizes, ratios)(batch, feats)`` equals torchvision's
 ``anchor_utils.AnchorGenerator(sizes, ratios)(ImageList(batch, image_sizes), feats)``.
 
-Call: ``generator(images, feature_maps)`` where ``images`` is the padded batch ``[N, C, H, W]``
-or just its shape, and ``feature_maps`` the per-level ``[N, C_l, h_l, w_l]`` maps (a list, or a
-dict in level order). It returns one ``[sum_l h_l * w_l * k_l, 4]`` tensor per image, with the
-first map's dtype and device. Grids are cached per (map sizes, strides, dtype, device), so
-repeated image sizes cost a copy.
+Call: ``generator(images, feature_maps)`` where ``images`` is the padded batch ``[N, C, H, W]``,
+just its shape, or torchvision's ``ImageList``, and ``feature_maps`` the per-level
+``[N, C_l, h_l, w_l]`` maps (a list, or a dict in level order). It returns one
+``[sum_l h_l * w_l * k_l, 4]`` tensor per image, with the first map's dtype and device. Grids are
+cached per (map sizes, strides, dtype, device), so repeated image sizes cost a copy. The module
+compiles with ``torch.jit.script`` (a tensor or a shape list, no cache there).
 """
-
-from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 
 def cell_anchors(
-    sizes: Sequence[float],
-    aspect_ratios: Sequence[float],
+    sizes: list[float],
+    aspect_ratios: list[float],
     dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
+    device: torch.device | None = None,
 ) -> Tensor:
     """Zero-centred ``xyxy`` anchors ``[len(ratios) * len(sizes), 4]``, ratio-major order."""
     scales = torch.as_tensor(sizes, dtype=dtype, device=device)
@@ -77,10 +77,10 @@ class AnchorGenerator(nn.Module):
 
     def grid_anchors(
         self,
-        grid_sizes: Sequence[tuple[int, int]],
-        strides: Sequence[tuple[int, int]],
+        grid_sizes: list[tuple[int, int]],
+        strides: list[tuple[int, int]],
         dtype: torch.dtype = torch.float32,
-        device: torch.device | str | None = None,
+        device: torch.device | None = None,
     ) -> list[Tensor]:
         """Per level, anchors ``[h * w * k, 4]`` for grids ``(h, w)`` with strides ``(sy, sx)``."""
         if not len(grid_sizes) == len(strides) == len(self.cell_anchors):
@@ -88,35 +88,56 @@ class AnchorGenerator(nn.Module):
                 f"{len(grid_sizes)} feature maps but anchors configured for "
                 f"{len(self.cell_anchors)} levels (one sizes/aspect_ratios entry per level)"
             )
-        out = []
-        for (grid_h, grid_w), (stride_h, stride_w), base in zip(
-            grid_sizes, strides, self.cell_anchors, strict=True
-        ):
+        out: list[Tensor] = []
+        for level, base in enumerate(self.cell_anchors):
+            grid_h, grid_w = grid_sizes[level]
+            stride_h, stride_w = strides[level]
             base = base.to(dtype=dtype, device=device)
-            xs = torch.arange(grid_w, dtype=dtype, device=device) * stride_w
-            ys = torch.arange(grid_h, dtype=dtype, device=device) * stride_h
-            shift_y, shift_x = torch.meshgrid(ys, xs, indexing="ij")
+            xs = torch.arange(grid_w, dtype=dtype, device=device) * stride_w  # [w]
+            ys = torch.arange(grid_h, dtype=dtype, device=device) * stride_h  # [h]
+            shift_y, shift_x = torch.meshgrid(ys, xs, indexing="ij")  # [h, w] each
             shift_x, shift_y = shift_x.reshape(-1), shift_y.reshape(-1)
-            shifts = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=1)
-            out.append((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4))
+            shifts = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=1)  # [h * w, 4]
+            out.append((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4))  # [h * w * k, 4]
         return out
 
     def forward(
         self,
-        images: Tensor | Sequence[int],
-        feature_maps: Sequence[Tensor] | Mapping[str, Tensor],
+        images: Tensor | list[int],
+        feature_maps: list[Tensor] | dict[str, Tensor],
     ) -> list[Tensor]:
-        """Anchors of every level, one tensor per image of the batch ``images`` (or its shape)."""
-        shape = tuple(images.shape) if isinstance(images, Tensor) else tuple(images)
-        num_images, image_h, image_w = int(shape[0]), int(shape[-2]), int(shape[-1])
-        if isinstance(feature_maps, Mapping):
-            feature_maps = feature_maps.values()
-        maps = list(feature_maps)
-        grid_sizes = tuple((int(f.shape[-2]), int(f.shape[-1])) for f in maps)
-        strides = tuple((image_h // max(h, 1), image_w // max(w, 1)) for h, w in grid_sizes)
-        dtype, device = maps[0].dtype, maps[0].device
+        """Anchors of every level, one tensor per image of the batch ``images``.
 
-        key = (grid_sizes, strides, dtype, device)
+        Args:
+            images: the padded batch ``[N, C, H, W]``, its shape, or (eagerly) torchvision's
+                ``ImageList``.
+            feature_maps: the per-level maps, finest first: a list, or a dict in level order.
+        """
+        if torch.jit.is_scripting():
+            shape = images.shape if isinstance(images, Tensor) else images
+            maps = feature_maps if isinstance(feature_maps, list) else list(feature_maps.values())
+        else:
+            shape, maps = _eager_inputs(images, feature_maps)
+        num_images, image_h, image_w = shape[0], shape[-2], shape[-1]
+        grid_sizes = [(f.shape[-2], f.shape[-1]) for f in maps]
+        strides = [(image_h // max(h, 1), image_w // max(w, 1)) for h, w in grid_sizes]
+        dtype, device = maps[0].dtype, maps[0].device
+        if torch.jit.is_scripting():
+            anchors = torch.cat(self.grid_anchors(grid_sizes, strides, dtype, device))
+        else:
+            anchors = self._cached_anchors(grid_sizes, strides, dtype, device)
+        return [anchors.clone() for _ in range(num_images)]
+
+    @torch.jit.unused
+    def _cached_anchors(
+        self,
+        grid_sizes: list[tuple[int, int]],
+        strides: list[tuple[int, int]],
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> Tensor:
+        """All levels' anchors ``[A, 4]``, from the cache when these grids were seen."""
+        key = (tuple(grid_sizes), tuple(strides), dtype, device)
         anchors = self._cache.get(key)
         if anchors is None:
             anchors = torch.cat(self.grid_anchors(grid_sizes, strides, dtype, device))
@@ -125,4 +146,16 @@ class AnchorGenerator(nn.Module):
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
-        return [anchors.clone() for _ in range(num_images)]
+        return anchors
+
+
+@torch.jit.unused
+def _eager_inputs(images: Any, feature_maps: Any) -> tuple[list[int], list[Tensor]]:
+    """The batch shape ``[N, ..., H, W]`` of a padded batch, its shape or an ``ImageList``
+    (``.tensors``), and the maps of a sequence or a mapping."""
+    if hasattr(images, "tensors") and hasattr(images, "image_sizes"):
+        images = images.tensors
+    shape = images.shape if isinstance(images, Tensor) else images
+    if isinstance(feature_maps, Mapping):
+        feature_maps = feature_maps.values()
+    return [int(n) for n in shape], list(feature_maps)

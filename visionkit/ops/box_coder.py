@@ -14,7 +14,6 @@ reference boxes give inf/NaN deltas there as here.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -30,20 +29,19 @@ class BoxCoder:
     ) -> None:
         """Weights (wx, wy, ww, wh) scale the deltas: (10, 10, 5, 5) for RoI heads, ones for RPN."""
         if len(weights) != 4:
-            raise ValueError(f"BoxCoder needs 4 weights (wx, wy, ww, wh), got {weights!r}")
-        self.weights = tuple(float(w) for w in weights)
+            raise ValueError(f"BoxCoder needs 4 weights (wx, wy, ww, wh), got {weights}")
+        self.weights = (float(weights[0]), float(weights[1]), float(weights[2]), float(weights[3]))
         self.bbox_xform_clip = bbox_xform_clip
 
+    @torch.jit.unused
     def __repr__(self) -> str:
         return f"BoxCoder(weights={self.weights}, bbox_xform_clip={self.bbox_xform_clip:.4f})"
 
-    def encode(
-        self, reference_boxes: Sequence[Tensor], proposals: Sequence[Tensor]
-    ) -> tuple[Tensor, ...]:
+    def encode(self, reference_boxes: list[Tensor], proposals: list[Tensor]) -> list[Tensor]:
         """Per image: deltas ``[N_i, 4]`` that take ``proposals[i]`` onto ``reference_boxes[i]``."""
-        counts = [len(b) for b in reference_boxes]
-        targets = self.encode_single(torch.cat(list(reference_boxes)), torch.cat(list(proposals)))
-        return targets.split(counts, 0)
+        counts = [b.shape[0] for b in reference_boxes]
+        targets = self.encode_single(torch.cat(reference_boxes), torch.cat(proposals))
+        return list(targets.split(counts, 0))
 
     def encode_single(self, reference_boxes: Tensor, proposals: Tensor) -> Tensor:
         """Deltas ``[N, 4]`` that take each proposal onto its (ground-truth) reference box."""
@@ -66,11 +64,11 @@ class BoxCoder:
         dh = wh * torch.log(g_h / p_h)
         return torch.cat((dx, dy, dw, dh), dim=1)
 
-    def decode(self, rel_codes: Tensor, boxes: Sequence[Tensor]) -> Tensor:
+    def decode(self, rel_codes: Tensor, boxes: list[Tensor]) -> Tensor:
         """Boxes ``[sum N_i, K, 4]`` from deltas ``[sum N_i, 4 * K]`` and per-image references."""
-        if not isinstance(boxes, (list, tuple)):
+        if not torch.jit.is_scripting() and not isinstance(boxes, (list, tuple)):
             raise TypeError("BoxCoder.decode takes the reference boxes as a list (one per image)")
-        concat = torch.cat(list(boxes), dim=0)
+        concat = torch.cat(boxes, dim=0)
         total = concat.shape[0]
         num_codes = rel_codes.numel() // total if total > 0 else rel_codes.shape[-1]
         rel_codes = rel_codes.reshape(total, num_codes)

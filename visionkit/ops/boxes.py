@@ -14,8 +14,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
-
 
 def _upcast(t: Tensor) -> Tensor:
     """Widen half-precision floats and small ints so products cannot overflow."""
@@ -42,8 +40,9 @@ def _from_xyxy(boxes: Tensor, fmt: str) -> Tensor:
 
 def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
     """Convert ``[..., 4]`` boxes between ``xyxy``, ``xywh`` and ``cxcywh`` (a new tensor)."""
-    if in_fmt not in BOX_FORMATS or out_fmt not in BOX_FORMATS:
-        raise ValueError(f"box formats must be among {BOX_FORMATS}, got {in_fmt!r} -> {out_fmt!r}")
+    formats = ["xyxy", "xywh", "cxcywh"]
+    if in_fmt not in formats or out_fmt not in formats:
+        raise ValueError(f"box formats must be among {formats}, got '{in_fmt}' -> '{out_fmt}'")
     if in_fmt == out_fmt:
         return boxes.clone()
     xyxy = boxes if in_fmt == "xyxy" else _to_xyxy(boxes, in_fmt)
@@ -60,10 +59,13 @@ def _pairwise_extent(boxes1: Tensor, boxes2: Tensor, inner: bool) -> Tensor:
     """Pairwise area ``[..., N, M]`` of the intersection (``inner``) or the enclosing box."""
     b1 = _upcast(boxes1)[..., :, None, :]
     b2 = _upcast(boxes2)[..., None, :, :]
-    low, high = (torch.max, torch.min) if inner else (torch.min, torch.max)
-    width = high(b1[..., 2], b2[..., 2]).sub_(low(b1[..., 0], b2[..., 0])).clamp_(min=0)
-    height = high(b1[..., 3], b2[..., 3]).sub_(low(b1[..., 1], b2[..., 1])).clamp_(min=0)
-    return width.mul_(height)
+    if inner:  # the overlap: from the larger low corner to the smaller high corner
+        width = torch.min(b1[..., 2], b2[..., 2]).sub_(torch.max(b1[..., 0], b2[..., 0]))
+        height = torch.min(b1[..., 3], b2[..., 3]).sub_(torch.max(b1[..., 1], b2[..., 1]))
+    else:  # the enclosing box: from the smaller low corner to the larger high corner
+        width = torch.max(b1[..., 2], b2[..., 2]).sub_(torch.min(b1[..., 0], b2[..., 0]))
+        height = torch.max(b1[..., 3], b2[..., 3]).sub_(torch.min(b1[..., 1], b2[..., 1]))
+    return width.clamp_(min=0).mul_(height.clamp_(min=0))
 
 
 def _inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
@@ -76,7 +78,8 @@ def _inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
 def _safe_div_(num: Tensor, den: Tensor) -> Tensor:
     """``num / den`` with 0 where ``den`` is 0 (``num`` is 0 there); overwrites its inputs."""
     den = den if den.is_floating_point() else den.float()
-    den = den.clamp_(min=torch.finfo(den.dtype).tiny)
+    # torch.finfo(den.dtype).tiny, written out: torch.jit.script has no finfo (nor globals)
+    den = den.clamp_(min=2.2250738585072014e-308 if den.dtype == torch.float64 else 1.1754943508222875e-38)
     return num.div_(den) if num.dtype == den.dtype else num / den
 
 

@@ -15,8 +15,6 @@ The RPN's loss is `visionkit.detection.rpn.RegionProposalNetwork.compute_loss`, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,7 +25,7 @@ def smooth_l1_loss(
 ) -> Tensor:
     """Huber-style loss: ``0.5 d**2 / beta`` for ``|d| < beta``, else ``|d| - 0.5 beta``."""
     if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got '{reduction}'")
     diff = (input - target).abs()
     if beta > 0:
         loss = torch.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta)
@@ -40,23 +38,26 @@ def smooth_l1_loss(
     return loss
 
 
-def zero_loss(*tensors: Tensor) -> Tensor:
+def zero_loss(tensors: list[Tensor]) -> Tensor:
     """A 0 scalar that keeps ``tensors`` in the autograd graph (the loss when nothing is sampled)."""
-    return sum((t.sum() * 0.0 for t in tensors), torch.zeros((), device=tensors[0].device))
+    total = torch.zeros((), device=tensors[0].device)
+    for t in tensors:
+        total = total + t.sum() * 0.0
+    return total
 
 
 def fastrcnn_loss(
     class_logits: Tensor,
     box_regression: Tensor,
-    labels: Sequence[Tensor],
-    regression_targets: Sequence[Tensor],
+    labels: list[Tensor],
+    regression_targets: list[Tensor],
 ) -> tuple[Tensor, Tensor]:
     """(CE over the sampled RoIs, smooth L1 of positives / number of RoIs); 0 = background."""
-    labels_cat = torch.cat(list(labels), dim=0)
-    targets_cat = torch.cat(list(regression_targets), dim=0)
+    labels_cat = torch.cat(labels, dim=0)
+    targets_cat = torch.cat(regression_targets, dim=0)
     num_rois = labels_cat.numel()
     if num_rois == 0:
-        zero = zero_loss(class_logits, box_regression)
+        zero = zero_loss([class_logits, box_regression])
         return zero, zero.clone()
 
     classification_loss = F.cross_entropy(class_logits, labels_cat)

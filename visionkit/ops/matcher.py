@@ -34,7 +34,6 @@ class Matcher:
         high_threshold: float,
         low_threshold: float,
         allow_low_quality_matches: bool = False,
-        *,
         background_low_threshold: float | None = None,
     ) -> None:
         """Thresholds as in the module docstring; low-quality matches keep each gt's best."""
@@ -55,13 +54,14 @@ class Matcher:
     @classmethod
     def for_rpn(cls) -> Matcher:
         """The RPN's matcher: object at IoU >= 0.7, background below 0.3, best anchors kept."""
-        return cls(0.7, 0.3, allow_low_quality_matches=True)
+        return cls(0.7, 0.3, True, None)
 
     @classmethod
     def for_roi_heads(cls, background_low_threshold: float | None = None) -> Matcher:
         """The RoI heads' matcher: object at IoU >= 0.5, else background (0.1 for Fast R-CNN)."""
-        return cls(0.5, 0.5, background_low_threshold=background_low_threshold)
+        return cls(0.5, 0.5, False, background_low_threshold)
 
+    @torch.jit.unused
     def __repr__(self) -> str:
         return (
             f"Matcher(high_threshold={self.high_threshold}, low_threshold={self.low_threshold}, "
@@ -71,22 +71,25 @@ class Matcher:
 
     def __call__(self, match_quality_matrix: Tensor) -> Tensor:
         """Matches ``[N]`` (int64) for an ``[M ground truth, N predictions]`` quality matrix."""
+        # BELOW_LOW_THRESHOLD and BETWEEN_THRESHOLDS (torch.jit.script reads no class attributes)
+        below_low, between = -1, -2
         num_gt, num_pred = match_quality_matrix.shape
         device = match_quality_matrix.device
         if num_pred == 0:
             return torch.empty(0, dtype=torch.int64, device=device)
         if num_gt == 0:
             return torch.full(
-                (num_pred,), self.BELOW_LOW_THRESHOLD, dtype=torch.int64, device=device
+                (num_pred,), below_low, dtype=torch.int64, device=device
             )
 
         best_quality, matches = match_quality_matrix.max(dim=0)
         best_gt = matches.clone() if self.allow_low_quality_matches else None
 
-        matches[best_quality < self.high_threshold] = self.BETWEEN_THRESHOLDS
-        matches[best_quality < self.low_threshold] = self.BELOW_LOW_THRESHOLD
-        if self.background_low_threshold is not None:
-            matches[best_quality < self.background_low_threshold] = self.BETWEEN_THRESHOLDS
+        matches[best_quality < self.high_threshold] = between
+        matches[best_quality < self.low_threshold] = below_low
+        background_low_threshold = self.background_low_threshold
+        if background_low_threshold is not None:
+            matches[best_quality < background_low_threshold] = between
 
         if best_gt is not None:
             # For each ground truth, its highest-quality predictions (ties included) keep their

@@ -19,11 +19,6 @@ from torch import Tensor
 
 from visionkit.ops.boxes import box_iou
 
-# Above this many coordinates, per-class NMS calls beat one call on class-shifted boxes
-# (whose work is quadratic across classes); the same switch points as torchvision.
-_PER_CLASS_ABOVE = {"cpu": 4_000}
-_PER_CLASS_ABOVE_DEFAULT = 100_000
-
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """Indices of the boxes kept by greedy NMS, by decreasing score."""
@@ -39,7 +34,9 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     boxes64, scores64 = boxes.double(), scores.double()
-    if boxes.numel() > _PER_CLASS_ABOVE.get(boxes.device.type, _PER_CLASS_ABOVE_DEFAULT):
+    # Above this many coordinates, per-class NMS calls beat one call on class-shifted boxes
+    # (whose work is quadratic across classes); the same switch points as torchvision.
+    if boxes.numel() > (4_000 if boxes.device.type == "cpu" else 100_000):
         return _batched_nms_per_class(boxes64, scores64, idxs, iou_threshold)
     # One call on boxes shifted class by class into disjoint regions (a gap of 1 beyond the
     # boxes' full extent, so negative coordinates are safe too) -- valid only when the shift is
@@ -80,8 +77,8 @@ def _batched_nms_per_class(
 ) -> Tensor:
     """Batched NMS as one kernel call per class (classes found by one sort, not N scans)."""
     by_class = torch.argsort(idxs, stable=True)
-    counts = torch.unique(idxs, return_counts=True)[1].tolist()
-    kept = []
+    counts: list[int] = torch.unique(idxs, return_counts=True)[1].tolist()
+    kept: list[Tensor] = []
     for members in by_class.split(counts):
         kept.append(members[torchvision.ops.nms(boxes[members], scores[members], iou_threshold)])
     keep = torch.cat(kept)
@@ -93,7 +90,7 @@ def nms_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor
     order = torch.argsort(scores, descending=True, stable=True)
     iou = box_iou(boxes[order], boxes[order])
     suppressed = torch.zeros(order.numel(), dtype=torch.bool, device=boxes.device)
-    keep = []
+    keep: list[int] = []
     for i in range(order.numel()):
         if suppressed[i]:
             continue

@@ -10,8 +10,6 @@ generator of the labels' device when none is given — then results equal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor
 
@@ -32,6 +30,7 @@ class BalancedPositiveNegativeSampler:
         self.positive_fraction = positive_fraction
         self.generator = generator
 
+    @torch.jit.unused
     def __repr__(self) -> str:
         return (
             f"BalancedPositiveNegativeSampler(batch_size_per_image={self.batch_size_per_image}, "
@@ -41,11 +40,13 @@ class BalancedPositiveNegativeSampler:
     def _choose(self, candidates: Tensor, count: int) -> Tensor:
         """``count`` distinct entries of ``candidates`` in random order."""
         generator = self.generator
-        device = candidates.device if generator is None else generator.device
+        device = candidates.device
+        if generator is not None and not torch.jit.is_scripting():
+            device = _generator_device(generator)  # scripted: a generator on the labels' device
         order = torch.randperm(candidates.numel(), generator=generator, device=device)
         return candidates[order[:count].to(candidates.device)]
 
-    def __call__(self, matched_idxs: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    def __call__(self, matched_idxs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         """Per image, uint8 masks (shaped like the labels) of sampled positives and negatives."""
         pos_masks: list[Tensor] = []
         neg_masks: list[Tensor] = []
@@ -63,3 +64,8 @@ class BalancedPositiveNegativeSampler:
             pos_masks.append(pos_mask)
             neg_masks.append(neg_mask)
         return pos_masks, neg_masks
+
+
+@torch.jit.unused
+def _generator_device(generator: torch.Generator) -> torch.device:
+    return generator.device
