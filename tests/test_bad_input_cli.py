@@ -119,6 +119,24 @@ def test_num_classes_is_the_data_s_not_a_config_value(shapes, tmp_path, capsys):
     assert written(tmp_path / "run") == []
 
 
+@pytest.mark.parametrize("task, key, value, source", [
+    ("classify", "num_classes", "5", "data.num_classes"),
+    ("classify", "class_names", "[a, b, c]", "data.classes"),
+    ("detect", "category_ids", "[1, 2]", "data.category_ids"),
+])
+def test_a_config_file_that_sets_what_the_data_decides_is_refused(shapes, coco, tmp_path, capsys,
+                                                                  task, key, value, source):
+    # jsonargparse would drop the file's value for the data's without a word.
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model:\n  {key}: {value}\n")
+    args = (classify if task == "classify" else detect)("fit", shapes if task == "classify" else coco,
+                                                        tmp_path / "run", "--config", str(config))
+    line = fails(capsys, task, *args)
+    assert line.endswith(f"error: model.{key}: comes from the data ({source}), not from a config; "
+                         f"remove it from the config file")
+    assert written(tmp_path / "run") == []
+
+
 def test_ckpt_path_with_other_classes_says_what_to_change(shapes, ckpts, tmp_path, capsys):
     ckpt = ckpts["five classes"]
     line = fails(capsys, "classify", *classify("validate", shapes, tmp_path / "run",

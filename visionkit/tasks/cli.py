@@ -82,12 +82,22 @@ PATH_ARGUMENTS = ("data.root", "data.train_json", "data.val_json", "data.test_js
                   "model.pretrained_backbone", "trainer.default_root_dir")
 
 
+# The model's arguments that the data module fills in when both are built (target: source).
+LINKED_FROM_DATA = {"model.num_classes": "data.num_classes", "model.class_names": "data.classes",
+                    "model.category_ids": "data.category_ids"}
+
+
 class VisionkitCLI(LightningCLI):
     """LightningCLI with visionkit's links, loggers, checkpoint IO and `--ckpt_path` check."""
 
     def before_instantiate_classes(self) -> None:
-        """Relative paths become absolute (existing ones; the run root always)."""
+        """Refuse a config that sets what the data decides (jsonargparse would silently replace
+        it); relative paths become absolute (existing ones; the run root always)."""
         config = self.config[self.subcommand]
+        for target, source in LINKED_FROM_DATA.items():
+            if config.get(target) is not None:
+                raise ConfigError(f"{target}: comes from the data ({source}), not from a config; "
+                                  f"remove it from the config file")
         for key in PATH_ARGUMENTS:
             try:
                 value = config[key]
@@ -102,11 +112,11 @@ class VisionkitCLI(LightningCLI):
         data = self.datamodule_class
         if data is None or not hasattr(data, "num_classes"):
             return
-        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-        parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
-        if hasattr(data, "category_ids"):
-            parser.link_arguments("data.category_ids", "model.category_ids", apply_on="instantiate")
-        else:
+        detection = hasattr(data, "category_ids")
+        for target, source in LINKED_FROM_DATA.items():
+            if detection or source != "data.category_ids":
+                parser.link_arguments(source, target, apply_on="instantiate")
+        if not detection:
             parser.link_arguments("data.image_size", "model.image_size")
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
