@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from visionkit.data import image_folder
 from visionkit.data.image_folder import (
     ImageFolderDataset,
     collate_classification,
@@ -52,7 +53,7 @@ def noise_image_bytes(fmt):
     ("broken.jpg", b"\xff\xd8\xff\xe0 not a jpeg", "not a readable image"),
     ("zero.png", b"", "empty file (0 bytes)"),
     ("notes.png", b"a text file with an image extension", "not a readable image"),
-    ("cut.png", noise_image_bytes("PNG")[:3000], "Truncated File Read"),
+    ("cut.png", noise_image_bytes("PNG")[:3000], "image file is truncated"),
 ])
 def test_corrupt_file_is_an_error_naming_it(tmp_path, name, content, reason):
     make_folder(tmp_path, {"ant": 2, "bee": 2})
@@ -92,12 +93,24 @@ def test_skip_invalid_leaves_out_and_reports(tmp_path):
     assert tuple(ds[0]["image"].shape) == (3, 8, 8)
 
 
-def test_decode_failure_at_read_time_error_or_skip(tmp_path):
+def test_truncated_jpeg_is_found_while_indexing_a_small_folder(tmp_path):
+    make_folder(tmp_path, {"ant": 1, "bee": 1})
+    data = noise_image_bytes("JPEG")
+    (tmp_path / "ant" / "cut.jpg").write_bytes(data[: len(data) // 2])  # its header is intact
+    with pytest.raises(ImageReadError, match=r"1 unreadable image files: .*cut.jpg: .*truncated"):
+        scan_image_folder(tmp_path)
+    index = scan_image_folder(tmp_path, skip_invalid=True)
+    assert index.decoded and [p for p, _ in index.skipped] == [str(tmp_path / "ant" / "cut.jpg")]
+    assert len(index.samples) == 2
+
+
+def test_decode_failure_at_read_time_error_or_skip(tmp_path, monkeypatch):
+    monkeypatch.setattr(image_folder, "DECODE_CHECK_MAX", 2)  # a large folder: headers only
     make_folder(tmp_path, {"ant": 1, "bee": 1})
     data = noise_image_bytes("JPEG")
     (tmp_path / "ant" / "cut.jpg").write_bytes(data[: len(data) // 2])
     index = scan_image_folder(tmp_path)  # a truncated JPEG has a valid header: found on decoding
-    assert str(tmp_path / "ant" / "cut.jpg") in dict(index.samples)
+    assert not index.decoded and str(tmp_path / "ant" / "cut.jpg") in dict(index.samples)
     samples = [(str(tmp_path / "ant" / "cut.jpg"), 0), (str(tmp_path / "ant" / "0.jpg"), 0)]
     tf = classification_eval_transform(8, (0.5,) * 3, (0.5,) * 3)
     with pytest.raises(ImageReadError, match=r"cut.jpg: cannot decode image .*truncated"):

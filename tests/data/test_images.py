@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visionkit.data.images import check_image_header, read_image
+from visionkit.data.images import check_image_file, read_image
 from visionkit.errors import ImageReadError
 
 
@@ -52,7 +52,7 @@ def test_corrupt_and_empty_files_name_the_path(tmp_path):
         with pytest.raises(ImageReadError, match=path.name):
             read_image(path)
         with pytest.raises(ImageReadError, match=path.name):
-            check_image_header(path)
+            check_image_file(path)
 
 
 def test_truncated_png_fails_on_decode(tmp_path):

@@ -40,13 +40,22 @@ def read_image(path: str | os.PathLike, min_side: int | None = None) -> np.ndarr
         raise ImageReadError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from err
 
 
-def check_image_header(path: str | os.PathLike) -> None:
-    """Cheap validity check (header and, for PNG, chunk CRCs) without decoding the pixels."""
+def check_image_file(path: str | os.PathLike, decode: bool = False) -> None:
+    """Raise `ImageReadError` naming ``path`` unless it is a readable image.
+
+    Without ``decode``: the header and, for PNG, the chunk CRCs (cheap; a truncated JPEG
+    passes). With ``decode``: the pixels too, a JPEG at 1/8 scale (~1 ms for a 500 px photo,
+    ~15 ms for 12 MP), so truncated and corrupt files are found before training starts.
+    """
     try:
         if os.path.getsize(path) == 0:
             raise ImageReadError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as img:
-            img.verify()
+            if decode:
+                img.draft("RGB", (1, 1))  # the smallest scale a JPEG decoder offers; others: full
+                img.load()
+            else:
+                img.verify()
     except ImageReadError:
         raise
     except Exception as err:

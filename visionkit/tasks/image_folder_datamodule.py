@@ -8,11 +8,13 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from visionkit.checkpoint_record import CheckpointRecord
 from visionkit.data.epoch_seeding import epoch_seeded
 from visionkit.data.image_folder import (
+    DECODE_CHECK_MAX,
     FolderIndex,
     ImageFolderDataset,
     collate_classification,
@@ -145,9 +147,15 @@ class ImageFolderDataModule(L.LightningDataModule):
                                           skip_invalid=self.skip_invalid)
             skipped += val_index.skipped
             train_samples, val_samples = train_index.samples, val_index.samples
+            decoded = train_index.decoded and val_index.decoded
         else:
             train_samples, val_samples = stratified_split(
                 train_index.samples, self.hparams.val_fraction, self.hparams.split_seed)
+            decoded = train_index.decoded
+        if not decoded:
+            rank_zero_info(f"{len(train_samples) + len(val_samples)} images: headers checked (over "
+                           f"{DECODE_CHECK_MAX} in a folder); a file that does not decode is found "
+                           f"when it is read")
         self.skipped = skipped
         mean, std = self.normalization()
         train_tf = classification_train_transform(
