@@ -13,7 +13,7 @@ import visionkit
 
 PACKAGE = Path(visionkit.__file__).parent
 # Rank of each area (top-level module or subpackage of visionkit), bottom to top. A module may
-# import areas of its own rank or below. Modules not listed (errors, fileio, device, runtime,
+# import areas of its own rank or below. Modules not listed (errors, fileio, device, runtime, progress,
 # distributed, checkpoint_record) are the base: importable by all, importing no area.
 RANK = {
     "ops": 0, "models": 1, "detection": 2, "data": 3, "evaluation": 3, "explain": 4, "tasks": 5,

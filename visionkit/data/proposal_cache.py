@@ -18,11 +18,11 @@ from typing import Protocol
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from visionkit.data.coco_detection import CocoDetection, ImageRecord
 from visionkit.data.images import read_image
 from visionkit.fileio import atomic_open, write_json
+from visionkit.progress import progress_bar
 
 
 class Generator(Protocol):
@@ -91,7 +91,8 @@ def precompute_proposals(dataset: CocoDetection, cache: ProposalCache, num_worke
     missing = [r for r in dataset.records if cache.load(r) is None]
     counts = []
     loader = DataLoader(_Precompute(missing, cache), batch_size=None, num_workers=num_workers)
-    bar = tqdm(loader, total=len(missing), desc="proposals", unit="img", disable=not (progress and missing))
+    bar = progress_bar(loader, total=len(missing), desc="proposals", unit="img",
+                       enabled=progress and bool(missing))
     for count in bar:
         counts.append(int(count))
     return {"images": len(dataset.records), "computed": len(missing),

@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from albumentations import Compose
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from visionkit.checkpoint_record import read_record
 from visionkit.data.image_folder import ImageFolderDataset, collate_classification
@@ -26,6 +25,7 @@ from visionkit.errors import ConfigError, ImageReadError
 from visionkit.fileio import atomic_open
 from visionkit.models import ImageClassifier, create_classifier
 from visionkit.models.weights import load_checkpoint_file
+from visionkit.progress import progress_bar
 
 
 @dataclass
@@ -86,7 +86,7 @@ def predict_topk(loaded: LoadedClassifier, paths: Sequence[str | os.PathLike], t
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=collate_classification)
     rows = []
-    for batch in tqdm(loader, desc="classify", unit="batch", leave=False):
+    for batch in progress_bar(loader, desc="classify", unit="batch", leave=False):
         if skipped is not None:
             skipped += batch["skipped"]
         if batch["image"] is None:  # every image of the batch unreadable

@@ -15,13 +15,12 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from visionkit.data.images import read_image
 from visionkit.data.sources import expand_image_sources
@@ -31,6 +30,10 @@ from visionkit.fileio import atomic_open, atomic_write_with
 from visionkit.inference.detection_records import RecordLog, write_coco_results, write_csv
 from visionkit.inference.detector_loading import COCO_MODEL, LoadedDetector, load_detector
 from visionkit.inference.drawing import draw_detections
+from visionkit.progress import progress_bar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 WRITABLE_IMAGE = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -238,8 +241,8 @@ def detect_to_dir(
     base = _common_parent(images)  # images/ mirrors the folders below the images' common one
     todo = [i for i, p in enumerate(images) if str(p) not in log.done]
     probes = {video: _probe_video(video) for video in videos}
-    bar = tqdm(total=len(todo) + sum(count for count, _ in probes.values()), unit="img", desc="detect",
-               disable=not progress)
+    bar = progress_bar(total=len(todo) + sum(count for count, _ in probes.values()), unit="img",
+                       desc="detect", enabled=progress)
     try:
         loader = DataLoader(ImageFiles([images[i] for i in todo]), batch_size=batch_size,
                             num_workers=num_workers, collate_fn=as_list)
