@@ -1,11 +1,17 @@
 """create_detector: names, options, weights (files, COCO lookup, legacy keys, new class counts)."""
 
+from dataclasses import fields
+
 import pytest
 import torch
 import torchvision
 
 from visionkit.detection import create_detector, detector_options, list_detectors
 from visionkit.detection.backbones import FrozenBatchNorm2d
+from visionkit.detection.fast_rcnn import FastRCNN
+from visionkit.detection.faster_rcnn import FasterRCNN
+from visionkit.detection.options import FasterRCNNOptions, FastRCNNOptions, RCNNOptions, constructor_arguments
+from visionkit.detection.rcnn import RCNN
 from visionkit.errors import ConfigError, WeightsError
 
 SMALL = {"min_size": 64, "max_size": 64}
@@ -150,3 +156,18 @@ def test_efficientnet_lite0_fpn_loads_imagenet_stages_and_freezes_like_torchvisi
     assert scratch.backbone.body._bn0.eps == 1e-3 and all(p.requires_grad for p in scratch.parameters())
     with pytest.raises(ConfigError, match="returned_layers must be increasing stages among 0..6"):
         create_detector("fasterrcnn_efficientnet_lite0_fpn", 3, returned_layers=[4, 2])
+
+
+@pytest.mark.parametrize("options_class, model_class, builders_own", [
+    (FasterRCNNOptions, FasterRCNN, {"trainable_backbone_layers", "frozen_bn", "returned_layers",
+                                     "fpn_channels", "anchor_sizes", "aspect_ratios", "roi_output_size",
+                                     "roi_pool", "sampling_ratio", "aligned"}),
+    (FastRCNNOptions, FastRCNN, {"trainable_backbone_layers", "frozen_bn", "proposals"}),
+    (RCNNOptions, RCNN, {"trainable_backbone_layers", "frozen_bn", "proposals"}),
+])
+def test_every_option_reaches_the_model_or_its_builder(options_class, model_class, builders_own):
+    # The builders pass the options the constructor names; the rest must be ones they use.
+    options = options_class()
+    passed = constructor_arguments(model_class, options)
+    assert set(passed) == {f.name for f in fields(options)} - builders_own
+    assert all(passed[name] == getattr(options, name) for name in passed)

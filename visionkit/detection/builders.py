@@ -38,6 +38,7 @@ from visionkit.detection.faster_rcnn import FasterRCNN
 from visionkit.detection.options import (
     DetectorOptions,
     FasterRCNNOptions,
+    constructor_arguments,
     detector_config,
     make_options,
     option_names,
@@ -161,19 +162,7 @@ def _create_faster_rcnn(name: str, num_classes: int, options: FasterRCNNOptions,
     o = options
     model = FasterRCNN(
         backbone, num_classes, anchor_generator=_anchors(spec, o), box_roi_pool=_roi_pool(spec, o),
-        min_size=o.min_size, max_size=o.max_size, image_mean=o.image_mean, image_std=o.image_std,
-        size_divisible=o.size_divisible, fixed_size=o.fixed_size,
-        rpn_pre_nms_top_n_train=o.rpn_pre_nms_top_n_train, rpn_pre_nms_top_n_test=o.rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_train=o.rpn_post_nms_top_n_train,
-        rpn_post_nms_top_n_test=o.rpn_post_nms_top_n_test, rpn_nms_thresh=o.rpn_nms_thresh,
-        rpn_fg_iou_thresh=o.rpn_fg_iou_thresh, rpn_bg_iou_thresh=o.rpn_bg_iou_thresh,
-        rpn_batch_size_per_image=o.rpn_batch_size_per_image,
-        rpn_positive_fraction=o.rpn_positive_fraction, rpn_score_thresh=o.rpn_score_thresh,
-        representation_size=o.representation_size, box_score_thresh=o.box_score_thresh,
-        box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
-        box_fg_iou_thresh=o.box_fg_iou_thresh, box_bg_iou_thresh=o.box_bg_iou_thresh,
-        box_batch_size_per_image=o.box_batch_size_per_image,
-        box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights),
+        **constructor_arguments(FasterRCNN, o),
         config=detector_config(name, num_classes, o))
     if pretrained is not None:
         state, source = _detector_weights(name, spec, pretrained)

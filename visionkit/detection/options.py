@@ -9,6 +9,7 @@ means "the family's choice", said in each field's description.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -269,6 +270,13 @@ def _options(cls: type, base: DetectorOptions | dict[str, Any] | None, values: d
         except TypeError as err:
             raise ConfigError(f"proposals: {err}") from err
     return replace(base if base is not None else cls(), **values)
+
+
+def constructor_arguments(model_class: type, options: DetectorOptions) -> dict[str, Any]:
+    """The fields of ``options`` that ``model_class``'s constructor takes, by name (the others,
+    such as the backbone's and the anchors', are the builder's to use)."""
+    taken = inspect.signature(model_class).parameters
+    return {f.name: getattr(options, f.name) for f in fields(options) if f.name in taken}
 
 
 def options_dict(options: DetectorOptions) -> dict[str, Any]:

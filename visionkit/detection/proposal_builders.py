@@ -26,7 +26,7 @@ from visionkit.detection.backbones import (
     single_level_backbone,
 )
 from visionkit.detection.fast_rcnn import FastRCNN
-from visionkit.detection.options import FastRCNNOptions, RCNNOptions, detector_config
+from visionkit.detection.options import FastRCNNOptions, RCNNOptions, constructor_arguments, detector_config
 from visionkit.detection.rcnn import RCNN
 from visionkit.detection.selective_search import SelectiveSearch
 from visionkit.detection.weights import classification_weights, existing_file, load_detector_weights
@@ -70,17 +70,9 @@ def create_proposal_detector(
         o = options = replace(options, trainable_backbone_layers=trainable, frozen_bn=frozen,
                               image_mean=list(options.image_mean or IMAGENET_MEAN),
                               image_std=list(options.image_std or IMAGENET_STD))
-        model: FastRCNN | RCNN = FastRCNN(
-            backbone, num_classes, proposal_generator=generator, min_size=o.min_size,
-            max_size=o.max_size, image_mean=o.image_mean, image_std=o.image_std,
-            size_divisible=o.size_divisible, roi_pool=o.roi_pool, roi_output_size=o.roi_output_size,
-            representation_size=o.representation_size, max_proposals_train=o.max_proposals_train,
-            max_proposals_test=o.max_proposals_test, box_score_thresh=o.box_score_thresh,
-            box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
-            box_fg_iou_thresh=o.box_fg_iou_thresh, box_bg_iou_thresh=o.box_bg_iou_thresh,
-            box_bg_iou_low=o.box_bg_iou_low, box_batch_size_per_image=o.box_batch_size_per_image,
-            box_positive_fraction=o.box_positive_fraction, bbox_reg_weights=tuple(o.bbox_reg_weights),
-            config=detector_config(name, num_classes, o))
+        model: FastRCNN | RCNN = FastRCNN(backbone, num_classes, proposal_generator=generator,
+                                          **constructor_arguments(FastRCNN, o),
+                                          config=detector_config(name, num_classes, o))
     else:
         cnn = build_backbone(arch, BACKBONES)
         if pretrained_backbone is not None:
@@ -96,15 +88,8 @@ def create_proposal_detector(
                               warp_size=options.warp_size or cnn.input_size,
                               image_mean=list(options.image_mean or cnn.mean),
                               image_std=list(options.image_std or cnn.std))
-        model = RCNN(
-            cnn, num_classes, proposal_generator=generator, warp_size=o.warp_size,
-            context_padding=o.context_padding, image_mean=o.image_mean, image_std=o.image_std,
-            max_proposals_train=o.max_proposals_train, max_proposals_test=o.max_proposals_test,
-            chunk_size=o.chunk_size, region_batch_size=o.region_batch_size,
-            positive_fraction=o.positive_fraction, box_fg_iou_thresh=o.box_fg_iou_thresh,
-            box_bg_iou_thresh=o.box_bg_iou_thresh, box_score_thresh=o.box_score_thresh,
-            box_nms_thresh=o.box_nms_thresh, box_detections_per_img=o.box_detections_per_img,
-            bbox_reg_weights=tuple(o.bbox_reg_weights), config=detector_config(name, num_classes, o))
+        model = RCNN(cnn, num_classes, proposal_generator=generator, **constructor_arguments(RCNN, o),
+                     config=detector_config(name, num_classes, o))
     if pretrained is not None:
         path = existing_file(pretrained, "a checkpoint of this detector")
         load_detector_weights(model, load_state_dict_file(path), str(path))
