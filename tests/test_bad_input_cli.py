@@ -225,9 +225,12 @@ def test_invalid_coco_file_stops_fit_naming_the_record(coco, tmp_path, capsys):
         (tmp_path / "run").rglob(".*.tmp"))
 
 
-def test_file_failing_in_a_loader_worker_is_one_line_naming_it(shapes, tmp_path, capsys):
+def test_file_failing_in_a_loader_worker_is_one_line_naming_it(shapes, tmp_path, capsys, monkeypatch):
     import shutil
 
+    from visionkit.data import image_folder
+
+    monkeypatch.setattr(image_folder, "DECODE_CHECK_MAX", 0)  # a large folder: headers checked only
     data = tmp_path / "data"
     shutil.copytree(shapes, data)
     noise = torch.randint(0, 255, (256, 256, 3), dtype=torch.uint8,

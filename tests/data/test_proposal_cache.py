@@ -4,6 +4,7 @@ follow the training augmentation like the boxes."""
 import json
 
 import numpy as np
+import pytest
 
 from visionkit.data.coco_detection import CocoDetection
 from visionkit.data.detection_transforms import apply_detection_transform, detection_train_transform
@@ -46,6 +47,21 @@ def test_computed_once_then_read(tmp_path):
     cache.path(record).write_bytes(b"not a numpy file")  # a torn or foreign file is not trusted
     np.testing.assert_array_equal(cache(record)[0], [0, 0, 48, 48])
     assert generator.calls == 4 and cache.load(record) is not None
+
+
+def test_shards_fill_the_cache_together_each_image_once(tmp_path):
+    # DDP ranks each compute their share into a shared cache folder.
+    root = make_shapes_detection(tmp_path / "d", n_train=5, n_val=1, size=48)
+    dataset = CocoDetection(root / "train.json", root)
+    generator = Counting()
+    counts = [precompute_proposals(dataset, ProposalCache(tmp_path / "cache", generator),
+                                   progress=False, shard=(rank, 2)) for rank in (0, 1)]
+    assert [(c["images"], c["computed"]) for c in counts] == [(3, 3), (2, 2)]
+    assert generator.calls == 5
+    assert precompute_proposals(dataset, ProposalCache(tmp_path / "cache", generator),
+                                progress=False)["computed"] == 0
+    with pytest.raises(ValueError, match="shard must be"):
+        precompute_proposals(dataset, ProposalCache(tmp_path / "cache", generator), shard=(2, 2))
 
 
 def test_dataset_items_carry_proposals_through_the_flip(tmp_path):

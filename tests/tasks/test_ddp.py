@@ -41,6 +41,10 @@ CLASSIFY = ["classify", "--config", "configs/classify/resnet18_finetune.yaml",
 DETECT = ["detect", "--config", "configs/detect/fasterrcnn_resnet18_fpn.yaml",
           "--data.batch_size", "2", "--trainer.num_sanity_val_steps", "0",
           *tiny_faster_rcnn_args(box_score_thresh=0.0)]  # all kept: non-zero mAP after one epoch
+FAST_RCNN = ["detect", "--config", "configs/detect/fast_rcnn_resnet18.yaml", "--data.batch_size", "2",
+             "--data.proposal_workers", "0", "--trainer.num_sanity_val_steps", "0", "--model.fast_rcnn",
+             json.dumps({"min_size": 64, "max_size": 64, "roi_pool": "align", "representation_size": 32,
+                         "proposals": {"max_proposals": 200}})]
 # Variables of an enclosing launcher (torchrun, SLURM) would make Lightning join that job instead.
 FOREIGN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "NODE_RANK",
                "MASTER_ADDR", "MASTER_PORT", "PL_GLOBAL_SEED")
@@ -48,6 +52,11 @@ FOREIGN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RA
 
 def run(task: list[str], command: str, out: Path, *extra: str) -> Path:
     """Run ``visionkit <task> <command>`` (flags after --config win) and return its version_0."""
+    return run_with_output(task, command, out, *extra)[0]
+
+
+def run_with_output(task: list[str], command: str, out: Path, *extra: str) -> tuple[Path, str]:
+    """`run`, and what the command printed."""
     args = [sys.executable, "-m", "visionkit.cli", task[0], command, *task[1:], *COMMON,
             "--trainer.default_root_dir", str(out), *extra]
     env = {k: v for k, v in os.environ.items()
@@ -64,7 +73,7 @@ def run(task: list[str], command: str, out: Path, *extra: str) -> Path:
                     f"{output[-6000:]}")
     assert proc.returncode == 0, f"{' '.join(args[3:5])} failed:\n{output[-6000:]}"
     assert [p.name for p in out.iterdir()] == ["version_0"], "one run folder, written by rank 0"
-    return out / "version_0"
+    return out / "version_0", output
 
 
 def logged(run_dir: Path, *keys: str) -> dict[str, float]:
@@ -183,3 +192,12 @@ def test_detect_fit_under_ddp_completes_and_reports_invalid_records(scenes, tmp_
         record = read_record(checkpoint(run_dir, name), name, "detection")
         assert record.classes == ["circle", "star"] and record.category_ids == [1, 5]
         assert record.num_classes == 3
+
+
+def test_fast_rcnn_fit_under_ddp_computes_each_image_s_proposals_once(scenes, tmp_path):
+    # Each rank computes its share into the shared cache (not every rank all of them).
+    cache = tmp_path / "cache"
+    _, output = run_with_output(FAST_RCNN, "fit", tmp_path / "fit", *detect_data(scenes),
+                                "--data.proposal_cache", str(cache), *DDP)
+    assert f"proposals: 13 of 13 images computed, the rest read from {cache}" in output
+    assert len(list(cache.glob("*/*.npy"))) == 13  # 8 train + 5 val

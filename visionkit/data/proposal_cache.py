@@ -86,15 +86,27 @@ class _Precompute(Dataset):
 
 
 def precompute_proposals(dataset: CocoDetection, cache: ProposalCache, num_workers: int = 0,
-                         progress: bool = True) -> dict[str, float]:
-    """Fill ``cache`` for every image of ``dataset`` (progress bar); counts of what was done."""
-    missing = [r for r in dataset.records if cache.load(r) is None]
+                         progress: bool = True, shard: tuple[int, int] = (0, 1)) -> dict[str, float]:
+    """Fill ``cache`` for the images of ``dataset`` (progress bar); counts of what was done.
+
+    Args:
+        dataset: the images (its records).
+        cache: where the proposals go.
+        num_workers: DataLoader workers computing them.
+        progress: show a progress bar (on a terminal).
+        shard: ``(index, count)``: only every ``count``-th image from the ``index``-th, so that
+            ``count`` processes (DDP ranks) sharing the cache folder fill it together.
+    """
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
+    mine = dataset.records[index::count]
+    missing = [r for r in mine if cache.load(r) is None]
     counts = []
     loader = DataLoader(_Precompute(missing, cache), batch_size=None, num_workers=num_workers)
     bar = progress_bar(loader, total=len(missing), desc="proposals", unit="img",
                        enabled=progress and bool(missing))
     for count in bar:
         counts.append(int(count))
-    return {"images": len(dataset.records), "computed": len(missing),
-            "cached_before": len(dataset.records) - len(missing),
+    return {"images": len(mine), "computed": len(missing), "cached_before": len(mine) - len(missing),
             "mean_proposals_computed": float(np.mean(counts)) if counts else 0.0}

@@ -90,14 +90,19 @@ LINKED_FROM_DATA = {"model.num_classes": "data.num_classes", "model.class_names"
 class VisionkitCLI(LightningCLI):
     """LightningCLI with visionkit's links, loggers, checkpoint IO and `--ckpt_path` check."""
 
-    def before_instantiate_classes(self) -> None:
-        """Refuse a config that sets what the data decides (jsonargparse would silently replace
-        it); relative paths become absolute (existing ones; the run root always)."""
-        config = self.config[self.subcommand]
+    def parse_arguments(self, parser, args) -> None:
+        """Parse, and refuse a config that sets what the data decides (jsonargparse would
+        silently replace it). Checked before Lightning adds a ``--ckpt_path``'s hyperparameters."""
+        super().parse_arguments(parser, args)
+        config = self.config.get(self.config.get("subcommand") or "", self.config)
         for target, source in LINKED_FROM_DATA.items():
             if config.get(target) is not None:
                 raise ConfigError(f"{target}: comes from the data ({source}), not from a config; "
                                   f"remove it from the config file")
+
+    def before_instantiate_classes(self) -> None:
+        """Relative paths become absolute (existing ones; the run root always)."""
+        config = self.config[self.subcommand]
         for key in PATH_ARGUMENTS:
             try:
                 value = config[key]

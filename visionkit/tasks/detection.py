@@ -11,6 +11,7 @@ from typing import Literal
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
 
 from visionkit.checkpoint_record import CheckpointRecord, write_record
 from visionkit.detection import create_detector
@@ -123,11 +124,24 @@ class DetectionTask(L.LightningModule):
         return self.model(images)
 
     def setup(self, stage: str) -> None:
-        """A detector that takes proposals gets them from the data module (cached on disk)."""
+        """A detector that takes proposals gets them from the data module (cached on disk).
+
+        Under DDP each rank computes its share of the missing ones, then all wait for each other:
+        with the cache folder on a shared disk every image's proposals are computed once (on
+        separate disks, a rank computes the rest as it reads them).
+        """
         generator = getattr(self.model, "proposal_generator", None)
         datamodule = getattr(self.trainer, "datamodule", None)
-        if generator is not None and hasattr(datamodule, "use_proposals"):
-            datamodule.use_proposals(generator)
+        if generator is None or not hasattr(datamodule, "use_proposals"):
+            return
+        trainer = self.trainer
+        counts = datamodule.use_proposals(generator, shard=(trainer.global_rank, trainer.world_size))
+        both = torch.tensor([counts["images"], counts["computed"]], dtype=torch.float64)
+        if trainer.world_size > 1:  # every rank's share done (the sum also waits for them all)
+            both = trainer.strategy.reduce(both, reduce_op="sum")
+        images, computed = (int(n) for n in both.tolist())
+        rank_zero_info(f"proposals: {computed} of {images} images computed, the rest read from "
+                       f"{datamodule.proposals.folder}")
 
     @staticmethod
     def _proposals(targets: list[dict]) -> dict[str, list[torch.Tensor]]:

@@ -107,13 +107,19 @@ class DetectionDataModule(L.LightningDataModule):
         if stage in (None, "test") and self.test_set is None:
             self.test_set = self._dataset(hp.test_json or hp.val_json, train=False)
 
-    def use_proposals(self, generator: Generator) -> None:
-        """Give every item region proposals from ``generator``, cached; compute the missing ones now."""
+    def use_proposals(self, generator: Generator, shard: tuple[int, int] = (0, 1)) -> dict[str, int]:
+        """Give every item region proposals from ``generator``, cached; compute the missing ones
+        of ``shard`` (``(rank, world size)``: each DDP rank its share) now. Returns the counts
+        of this shard's images: ``{"images", "computed"}``."""
         self.proposals = ProposalCache(self.hparams.proposal_cache, generator)
+        total = {"images": 0, "computed": 0}
         for dataset in (self.train_set, self.val_set, self.test_set):
             if dataset is not None:
                 dataset.proposals = self.proposals
-                precompute_proposals(dataset, self.proposals, self.hparams.proposal_workers)
+                counts = precompute_proposals(dataset, self.proposals, self.hparams.proposal_workers,
+                                              shard=shard)
+                total = {key: total[key] + int(counts[key]) for key in total}
+        return total
 
     def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
         # its own generator: starting an epoch's iterator must not draw from the global RNG
