@@ -29,6 +29,8 @@ def test_adverts_and_internal_notices_are_dropped_ours_kept():
         rank_zero_info("💡 Tip: For seamless cloud uploads and versioning, try installing litmodels")
         rank_zero_info("The following callbacks returned in `LightningModule.configure_callbacks` "
                        "will override existing callbacks passed to Trainer: ModelCheckpoint")
+        rank_zero_info("`Trainer.fit` stopped: `max_epochs=1` reached.")
+        rank_zero_info("`Trainer.fit` stopped: `max_steps=10` reached.")
         rank_zero_info("--ckpt_path last: runs/x/version_0/checkpoints/last.ckpt")
     finally:
         logger.removeHandler(collect)

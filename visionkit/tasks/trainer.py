@@ -85,7 +85,10 @@ class _LightningNoise(logging.Filter):
     """Drops Lightning's adverts and notices about its own internals from a run's console."""
 
     NOISE = ("💡 Tip:", "will override existing callbacks passed to Trainer",
-             "to estimate number of stepping batches", "TPU available:")
+             "to estimate number of stepping batches", "TPU available:",
+             # the planned end of a fit is no news (our last line reports it; Lightning's was
+             # glued to the progress bar); other stops (early stopping, max_time) still say so
+             "`Trainer.fit` stopped: `max_epochs=", "`Trainer.fit` stopped: `max_steps=")
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
         return not any(text in record.getMessage() for text in self.NOISE)
