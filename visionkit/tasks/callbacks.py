@@ -33,12 +33,20 @@ class EpochSeeding(L.Callback):
         seed_for_epoch(self.seed, trainer.current_epoch)
         loop = trainer.fit_loop
         restarts_later = trainer.current_epoch > 0 and not loop.is_resuming and not loop.epoch_loop.restarting
-        sampler = getattr(trainer.train_dataloader, "sampler", None)
-        if isinstance(sampler, EpochSeededSampler) and sampler.drawn_for != trainer.current_epoch \
-                and not restarts_later:
+        sampler = _epoch_seeded_sampler(getattr(trainer.train_dataloader, "sampler", None))
+        if sampler is not None and sampler.drawn_for != trainer.current_epoch and not restarts_later:
             # On resume Lightning starts the train iterator before it restores the epoch counter
             # (and workers prefetch at once): start it again for the epoch that actually runs.
             iter(loop._data_fetcher)
+
+
+def _epoch_seeded_sampler(sampler: Any) -> EpochSeededSampler | None:
+    """Our sampler, as the loader's or inside Lightning's DDP ``DistributedSamplerWrapper``
+    (which shards the order ours draws; it keeps ours as ``dataset._sampler``)."""
+    for candidate in (sampler, getattr(getattr(sampler, "dataset", None), "_sampler", None)):
+        if isinstance(candidate, EpochSeededSampler):
+            return candidate
+    return None
 
 
 class GradualUnfreezing(BaseFinetuning):
