@@ -1,0 +1,96 @@
+"""Kill-and-resume trials: a `classify fit` is killed with SIGKILL at several points (seeded random
+times over the run, and while a checkpoint is being written), resumed with `--ckpt_path last`,
+and compared with the uninterrupted run (validation metrics and final weights), in one process
+and under 2-process gloo DDP. The test suite runs one kill per mode (`test_resume.py`); this runs
+more and prints how many resumed exactly:
+
+    python -m tests.tasks.resume_trials --trials 5 --out /tmp/resume_trials
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from tests.tasks.test_resume import DDP, _env, fit_command, val_rows, weights
+from visionkit.data.synthetic import make_shapes_classification
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(data: Path, out: Path, *extra: str) -> float:
+    start = time.monotonic()
+    subprocess.run(fit_command(data, out, *extra), cwd=REPO, check=True, capture_output=True, env=_env())
+    return time.monotonic() - start
+
+
+def kill_run(data: Path, out: Path, extra: tuple[str, ...], delay: float | None) -> str:
+    """Start a fit and SIGKILL it after ``delay`` seconds, or (None) while a checkpoint is written."""
+    victim = subprocess.Popen(fit_command(data, out, *extra), cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=_env(), start_new_session=True)
+    start = time.monotonic()
+    while victim.poll() is None:
+        elapsed = time.monotonic() - start
+        if delay is not None and elapsed >= delay:
+            break
+        if delay is None and list(out.glob("version_*/checkpoints/.*")):  # atomic write's temporary
+            break
+        time.sleep(0.001)
+    if victim.poll() is not None:
+        return "finished before the kill"
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    return f"killed at {time.monotonic() - start:.2f} s"
+
+
+def same_result(whole: Path, cut: Path) -> bool:
+    runs = sorted(cut.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    resumed = runs[-1]
+    rows_whole, rows_cut = torch.tensor(val_rows(whole)), torch.tensor(val_rows(resumed))
+    if rows_whole.shape != rows_cut.shape or not torch.allclose(rows_whole, rows_cut, atol=1e-6):
+        return False
+    expected, got = weights(whole), weights(resumed)
+    return all(torch.allclose(got[k].float(), v.float(), atol=1e-6) for k, v in expected.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=5, help="random kill times per mode")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modes", nargs="+", default=["single", "ddp"])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    data = make_shapes_classification(args.out / "data", n_train=24, n_val=8, size=32)
+    report = {}
+    for mode in args.modes:
+        extra = DDP if mode == "ddp" else ()
+        whole = args.out / mode / "whole"
+        duration = run(data, whole, *extra)
+        rng = random.Random(args.seed)
+        delays = [rng.uniform(0.2, 1.0) * duration for _ in range(args.trials)] + [None]
+        trials = []
+        for i, delay in enumerate(delays):
+            cut = args.out / mode / f"cut{i}"
+            how = kill_run(data, cut, extra, delay)
+            run(data, cut, "--ckpt_path", "last", *extra)
+            exact = same_result(whole / "version_0", cut)
+            point = "while writing a checkpoint" if delay is None else f"after {delay:.1f} s"
+            trials.append({"kill": point, "outcome": how, "exact": exact})
+            print(f"{mode}: kill {point}: {how}; resumed exactly: {exact}", flush=True)
+        killed = [t for t in trials if t["outcome"].startswith("killed")]
+        report[mode] = {"run_seconds": round(duration, 1), "trials": trials,
+                        "exact": f"{sum(t['exact'] for t in killed)}/{len(killed)}"}
+        print(f"{mode}: {report[mode]['exact']} killed runs resumed exactly", flush=True)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
