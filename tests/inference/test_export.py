@@ -54,6 +54,8 @@ def test_exported_classifier_matches_pytorch(classifier_ckpt, tmp_path, fmt):
     (logits,) = run_exported(path, images)
     torch.testing.assert_close(logits, expected, atol=1e-4, rtol=0)
     meta = read_export_metadata(path)
+    if fmt == "onnx":  # torch.export, no deprecated TorchScript exporter (onnxscript: export extra)
+        assert meta["onnx_exporter"] == "torch.export"
     assert meta["task"] == "classification" and meta["classes"] == ["a", "b", "c"]
     assert meta["image_size"] == 32 and len(meta["mean"]) == len(meta["std"]) == 3
 
@@ -71,6 +73,8 @@ def test_exported_detector_matches_pytorch_at_its_size(detector_ckpt, tmp_path, 
     assert torch.equal(labels, expected["labels"])
     meta = read_export_metadata(path)
     assert meta["input_size"] == list(DETECTOR_SIZE) and meta["category_ids"] == [1, 5]
+    if fmt == "onnx":  # traced: torch.export stops at per-class NMS (see the README)
+        assert meta["onnx_exporter"] == "torchscript"
     if fmt == "onnx":  # the fixed size is enforced by ONNX Runtime
         with pytest.raises(Exception, match="(?i)dimension"):
             run_exported(path, torch.rand(3, 64, 64))

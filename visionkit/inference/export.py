@@ -3,11 +3,12 @@
 Classifier files take a normalised float ``[B, 3, S, S]`` batch (any B; S the checkpoint's
 ``image_size``) and return logits ``[B, K]``. Detector files take ONE float ``[3, H, W]`` image
 in 0–1 and return ``(boxes [D, 4] xyxy in its pixels, labels int64 [D] in 1..K, scores [D])``.
-Both are traced on the CPU on a sample input (a TorchScript detector keeps CPU tensors it
-creates, so run it on the CPU). A traced detector keeps the number of detections dynamic but
-fixes its resize, padding and anchors for the traced image size, so it is valid ONLY for images
-of exactly ``input_size`` (in the metadata; ONNX Runtime rejects other sizes, TorchScript may
-fail or silently give wrong boxes).
+Both are captured on the CPU from a sample input: traced for TorchScript and for a detector's
+ONNX file, through ``torch.export`` for a classifier's ONNX file (`write_onnx`). A TorchScript
+detector keeps CPU tensors it creates, so run it on the CPU. A traced detector keeps the number
+of detections dynamic but fixes its resize, padding and anchors for the traced image size, so
+it is valid ONLY for images of exactly ``input_size`` (in the metadata; ONNX Runtime rejects
+other sizes, TorchScript may fail or silently give wrong boxes).
 
 The metadata (a JSON object: task, classes, sizes, normalisation or category ids) is the
 TorchScript extra file ``visionkit.json`` and the ONNX ``metadata_props`` key ``visionkit``;
@@ -67,6 +68,7 @@ class Exportable:
     output_names: list[str]
     dynamic_axes: dict[str, dict[int, str]]
     metadata: dict[str, Any]
+    graph_capture: bool = False  # exportable with torch.export (no data-dependent Python branches)
 
 
 def exportable(ckpt: str | os.PathLike, image_size: Sequence[int] | None = None) -> Exportable:
@@ -89,7 +91,7 @@ def _classifier_exportable(loaded: LoadedClassifier) -> Exportable:
                 "outputs": ["logits"], "classes": loaded.classes, "image_size": size,
                 "crop_fraction": loaded.crop_fraction, "mean": loaded.mean, "std": loaded.std}
     return Exportable(loaded.model, sample, ["image"], ["logits"],
-                      {"image": {0: "batch"}, "logits": {0: "batch"}}, metadata)
+                      {"image": {0: "batch"}, "logits": {0: "batch"}}, metadata, graph_capture=True)
 
 
 def _detector_exportable(loaded: LoadedDetector, image_size: Sequence[int] | None) -> Exportable:
@@ -171,20 +173,41 @@ def require_onnx() -> None:
 
 
 def write_onnx(target: Exportable, out: Path) -> None:
-    """Export ``target.module`` to ONNX with its metadata as the ONNX metadata property ``visionkit``."""
+    """Export ``target.module`` to ONNX with its metadata as the ONNX metadata property ``visionkit``.
+
+    Classifiers go through torch's graph-capturing exporter (``torch.export``, ``dynamo=True``)
+    where torch and onnxscript offer it. Detectors, and classifiers without it, go through the
+    TorchScript-based exporter (``dynamo=False``): it traces, so it keeps the detector's
+    data-dependent detection count, and torchvision registers its nms/roi_align for it; the
+    graph-capturing one stops at the detector's data-dependent branches (per-class NMS).
+    """
     import onnx
 
-    buffer = io.BytesIO()
-    # The TorchScript-based exporter (dynamo=False): it traces, so it keeps the detector's
-    # data-dependent detection count, and torchvision registers its nms/roi_align for it. The
-    # torch.export-based one (dynamo=True) stops at the detector's data-dependent branches
-    # (GuardOnDataDependentSymNode in batched_nms) and needs onnxscript.
-    torch.onnx.export(target.module, (target.sample,), buffer, dynamo=False,
-                      opset_version=ONNX_OPSET, input_names=target.input_names,
-                      output_names=target.output_names, dynamic_axes=target.dynamic_axes)
-    model = onnx.load_from_string(buffer.getvalue())
+    dynamo = target.graph_capture and _graph_capture_exporter()
+    target.metadata["onnx_exporter"] = "torch.export" if dynamo else "torchscript"
+    if dynamo:
+        dynamic = tuple({axis: torch.export.Dim(name, min=1) for axis, name in
+                         target.dynamic_axes.get(input_name, {}).items()}
+                        for input_name in target.input_names)
+        program = torch.onnx.export(target.module, (target.sample,), dynamo=True, verbose=False,
+                                    opset_version=max(ONNX_OPSET, 18), dynamic_shapes=dynamic,
+                                    input_names=target.input_names,
+                                    output_names=target.output_names)
+        model = program.model_proto
+    else:
+        buffer = io.BytesIO()
+        torch.onnx.export(target.module, (target.sample,), buffer, dynamo=False,
+                          opset_version=ONNX_OPSET, input_names=target.input_names,
+                          output_names=target.output_names, dynamic_axes=target.dynamic_axes)
+        model = onnx.load_from_string(buffer.getvalue())
     onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(target.metadata)})
     atomic_write_with(out, lambda tmp: onnx.save(model, tmp))
+
+
+def _graph_capture_exporter() -> bool:
+    """Whether ``torch.onnx.export(dynamo=True)`` can run here (torch >= 2.5 and onnxscript)."""
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return (major, minor) >= (2, 5) and importlib.util.find_spec("onnxscript") is not None
 
 
 def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
