@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from tests.tasks._processes import DDP, subprocess_env
 from tests.tiny import tiny_faster_rcnn_args
 from visionkit.checkpoint_record import read_record
 from visionkit.data.synthetic import make_shapes_classification
@@ -32,7 +33,6 @@ pytestmark = pytest.mark.skipif(
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 150  # a collective reached by one rank only hangs: fail instead of blocking CI
-DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
 COMMON = ["--trainer.accelerator", "cpu", "--trainer.max_epochs", "1", "--data.num_workers", "0",
           "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
           "--trainer.log_every_n_steps", "1"]
@@ -45,9 +45,6 @@ FAST_RCNN = ["detect", "--config", "configs/detect/fast_rcnn_resnet18.yaml", "--
              "--data.proposal_workers", "0", "--trainer.num_sanity_val_steps", "0", "--model.fast_rcnn",
              json.dumps({"min_size": 64, "max_size": 64, "roi_pool": "align", "representation_size": 32,
                          "proposals": {"max_proposals": 200}})]
-# Variables of an enclosing launcher (torchrun, SLURM) would make Lightning join that job instead.
-FOREIGN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "NODE_RANK",
-               "MASTER_ADDR", "MASTER_PORT", "PL_GLOBAL_SEED")
 
 
 def run(task: list[str], command: str, out: Path, *extra: str) -> Path:
@@ -59,10 +56,7 @@ def run_with_output(task: list[str], command: str, out: Path, *extra: str) -> tu
     """`run`, and what the command printed."""
     args = [sys.executable, "-m", "visionkit.cli", task[0], command, *task[1:], *COMMON,
             "--trainer.default_root_dir", str(out), *extra]
-    env = {k: v for k, v in os.environ.items()
-           if k not in FOREIGN_ENV and not k.startswith(("SLURM_", "TORCHELASTIC_"))}
-    env["OMP_NUM_THREADS"] = "1"  # two ranks on a small CI machine
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(args, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=TIMEOUT_S)

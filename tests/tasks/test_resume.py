@@ -14,14 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tasks._processes import DDP, subprocess_env
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.tasks.cli import latest_last_checkpoint
 
 EPOCHS = 3
-DDP = ("--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu")
-# Variables of an enclosing launcher would make Lightning join that job instead (see test_ddp).
-FOREIGN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "NODE_RANK",
-               "MASTER_ADDR", "MASTER_PORT", "PL_GLOBAL_SEED")
 
 
 def fit_command(data: Path, out: Path, *extra: str) -> list[str]:
@@ -44,16 +41,18 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
+def assert_same_run(resumed: Path, whole: Path) -> None:
+    """Every validation the resumed run logged, and its last weights, equal the whole run's."""
+    torch.testing.assert_close(torch.tensor(val_rows(resumed)), torch.tensor(val_rows(whole)),
+                               atol=1e-6, rtol=0)
+    expected, got = weights(whole), weights(resumed)
+    for key, value in expected.items():
+        assert torch.allclose(got[key].float(), value.float(), atol=1e-6), key
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return make_shapes_classification(tmp_path_factory.mktemp("shapes"), n_train=24, n_val=8, size=32)
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in FOREIGN_ENV and not k.startswith(("SLURM_", "TORCHELASTIC_"))}
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 @pytest.mark.parametrize("processes", ["single", "ddp"])
@@ -65,10 +64,10 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(data, tmp_pat
     extra = DDP if processes == "ddp" else ()
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     subprocess.run(fit_command(data, whole, *extra), cwd=repo, check=True, capture_output=True,
-                   env=_env())
+                   env=subprocess_env())
 
     victim = subprocess.Popen(fit_command(data, cut, *extra), cwd=repo, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env=_env(), start_new_session=True)
+                              stderr=subprocess.DEVNULL, env=subprocess_env(), start_new_session=True)
     first = cut / "version_0" / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     while not first.exists() and victim.poll() is None and time.monotonic() < deadline:
@@ -83,15 +82,10 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(data, tmp_pat
 
     assert latest_last_checkpoint(cut) == first
     subprocess.run(fit_command(data, cut, "--ckpt_path", "last", *extra), cwd=repo, check=True,
-                   capture_output=True, env=_env())
+                   capture_output=True, env=subprocess_env())
     # The job goes on in its own folder: one metrics.csv for all epochs, best.ckpt the job's best.
     assert [p.name for p in cut.iterdir()] == ["version_0"]
-    resumed = cut / "version_0"
-    torch.testing.assert_close(torch.tensor(val_rows(resumed)),
-                               torch.tensor(val_rows(whole / "version_0")), atol=1e-6, rtol=0)
-    expected, got = weights(whole / "version_0"), weights(resumed)
-    for key, value in expected.items():
-        assert torch.allclose(got[key].float(), value.float(), atol=1e-6), key
+    assert_same_run(cut / "version_0", whole / "version_0")
     best_whole, best_cut = (torch.load(run / "version_0" / "checkpoints" / "best.ckpt",
                                        weights_only=True) for run in (whole, cut))
     assert best_cut["epoch"] == best_whole["epoch"]

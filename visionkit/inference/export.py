@@ -43,6 +43,7 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 METADATA_KEY = "visionkit"
 TORCHSCRIPT_METADATA = "visionkit.json"
 ONNX_OPSET = 17  # RoiAlign's coordinate_transformation_mode needs >= 16
+GRAPH_CAPTURE_OPSET = 18  # the lowest the torch.export-based exporter writes
 
 
 class DetectorExport(nn.Module):
@@ -176,21 +177,22 @@ def write_onnx(target: Exportable, out: Path) -> None:
     """Export ``target.module`` to ONNX with its metadata as the ONNX metadata property ``visionkit``.
 
     Classifiers go through torch's graph-capturing exporter (``torch.export``, ``dynamo=True``)
-    where torch and onnxscript offer it. Detectors, and classifiers without it, go through the
+    where onnxscript is installed. Detectors, and classifiers without it, go through the
     TorchScript-based exporter (``dynamo=False``): it traces, so it keeps the detector's
     data-dependent detection count, and torchvision registers its nms/roi_align for it; the
     graph-capturing one stops at the detector's data-dependent branches (per-class NMS).
     """
     import onnx
 
-    dynamo = target.graph_capture and _graph_capture_exporter()
+    # The export extra pins torch >= 2.5, which has both exporters; onnxscript runs the new one.
+    dynamo = target.graph_capture and importlib.util.find_spec("onnxscript") is not None
     target.metadata["onnx_exporter"] = "torch.export" if dynamo else "torchscript"
     if dynamo:
         dynamic = tuple({axis: torch.export.Dim(name, min=1) for axis, name in
                          target.dynamic_axes.get(input_name, {}).items()}
                         for input_name in target.input_names)
         program = torch.onnx.export(target.module, (target.sample,), dynamo=True, verbose=False,
-                                    opset_version=max(ONNX_OPSET, 18), dynamic_shapes=dynamic,
+                                    opset_version=GRAPH_CAPTURE_OPSET, dynamic_shapes=dynamic,
                                     input_names=target.input_names,
                                     output_names=target.output_names)
         model = program.model_proto
@@ -202,12 +204,6 @@ def write_onnx(target: Exportable, out: Path) -> None:
         model = onnx.load_from_string(buffer.getvalue())
     onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(target.metadata)})
     atomic_write_with(out, lambda tmp: onnx.save(model, tmp))
-
-
-def _graph_capture_exporter() -> bool:
-    """Whether ``torch.onnx.export(dynamo=True)`` can run here (torch >= 2.5 and onnxscript)."""
-    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
-    return (major, minor) >= (2, 5) and importlib.util.find_spec("onnxscript") is not None
 
 
 def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:

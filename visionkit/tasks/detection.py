@@ -25,6 +25,7 @@ from visionkit.detection.options import (
     section,
     section_options,
 )
+from visionkit.distributed import gather_objects
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models import parameter_groups
@@ -136,10 +137,8 @@ class DetectionTask(L.LightningModule):
             return
         trainer = self.trainer
         counts = datamodule.use_proposals(generator, shard=(trainer.global_rank, trainer.world_size))
-        both = torch.tensor([counts["images"], counts["computed"]], dtype=torch.float64)
-        if trainer.world_size > 1:  # every rank's share done (the sum also waits for them all)
-            both = trainer.strategy.reduce(both, reduce_op="sum")
-        images, computed = (int(n) for n in both.tolist())
+        every_rank = gather_objects(counts)  # waits for every rank's share
+        images, computed = (sum(part[key] for part in every_rank) for key in ("images", "computed"))
         rank_zero_info(f"proposals: {computed} of {images} images computed, the rest read from "
                        f"{datamodule.proposals.folder}")
 
