@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from visionkit.detection.proposals import ProposalGenerator, SelectiveSearch, proposal_inputs
 from visionkit.detection.roi_heads import FastRCNNPredictor, RoIHeads, RoIPool, TwoMLPHead
-from visionkit.detection.transform import DetectionTransform, resize_boxes
+from visionkit.detection.transform import DetectionTransform, image_size, resize_boxes
 from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
 from visionkit.ops import MultiScaleRoIAlign
 
@@ -90,7 +90,7 @@ class FastRCNN(nn.Module):
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Loss dict in training mode (targets required), per-image detections in eval mode."""
         targets, boxes = proposal_inputs(self, images, targets, proposals)
-        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        original_sizes = [image_size(img) for img in images]
         batch, sizes, targets = self.transform(images, targets)
         boxes = [resize_boxes(b, old, new) for b, old, new in zip(boxes, original_sizes, sizes, strict=True)]
         detections, losses = self.roi_heads(self.backbone(batch), boxes, sizes, targets)

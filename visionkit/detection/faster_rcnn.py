@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from visionkit.detection.roi_heads import FastRCNNPredictor, RoIHeads, TwoMLPHead
 from visionkit.detection.rpn import RegionProposalNetwork, RPNHead
 from visionkit.detection.targets import training_targets
-from visionkit.detection.transform import DetectionTransform
+from visionkit.detection.transform import DetectionTransform, image_size
 from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
 from visionkit.ops import AnchorGenerator, MultiScaleRoIAlign
 
@@ -109,7 +109,7 @@ class FasterRCNN(nn.Module):
         """Loss dict in training mode (targets required), per-image detections in eval mode."""
         if self.training:
             targets = training_targets(targets, "FasterRCNN")
-        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        original_sizes = [image_size(img) for img in images]
         batch, sizes, targets = self.transform(images, targets if self.training else None)
         features = self.backbone(batch)
         proposals, rpn_losses = self.rpn(batch, sizes, features, targets)

@@ -108,7 +108,7 @@ class RegionProposalNetwork(nn.Module):
         maps = list(features.values())
         logits, deltas = self.head(maps)
         anchors = self.anchor_generator(images, maps)
-        per_level = [int(x[0].numel()) for x in logits]
+        per_level = [x.shape[1] * x.shape[2] * x.shape[3] for x in logits]  # traced: tensors
         objectness, pred_deltas = flatten_levels(logits, deltas)
         proposals = self.box_coder.decode(pred_deltas.detach(), anchors).view(len(anchors), -1, 4)
         boxes = self.filter_proposals(proposals, objectness.detach(), image_sizes, per_level)
@@ -187,7 +187,8 @@ class RegionProposalNetwork(nn.Module):
         post_n = self.post_nms_top_n[0 if self.training else 1]
         top_idx, offset = [], 0
         for level_scores in objectness.split(list(per_level), dim=1):
-            k = min(pre_n, level_scores.shape[1])
+            k = level_scores.shape[1]
+            k = k.clamp(max=pre_n) if isinstance(k, Tensor) else min(pre_n, k)  # traced: in the graph
             top_idx.append(level_scores.topk(k, dim=1).indices + offset)
             offset += level_scores.shape[1]
         top_idx = torch.cat(top_idx, dim=1)

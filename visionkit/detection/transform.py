@@ -6,6 +6,10 @@ long side exceed ``max_size`` (bilinear, the same arithmetic as torchvision's
 ``GeneralizedRCNNTransform``, so results match it), and zero-padded at the bottom/right into one
 ``[N, 3, H_pad, W_pad]`` tensor whose sides are multiples of ``size_divisible``. Target boxes
 are scaled with their image; detections are scaled back to the original sizes by `postprocess`.
+
+While ``torch.jit.trace`` records it (`visionkit export`), every size stays a traced tensor:
+the resize scale, the padding and the sizes handed on are computed in the graph, so the traced
+detector accepts images of any size, as eager mode does.
 """
 
 from __future__ import annotations
@@ -18,15 +22,28 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Target = dict[str, Tensor]
+Size = tuple[int, int]  # (height, width); 0-dim int64 tensors while traced
+
+
+def image_size(image: Tensor) -> Size:
+    """``(height, width)`` of a ``[..., H, W]`` tensor: ints, or traced sizes while traced."""
+    height, width = image.shape[-2:]
+    if torch.jit.is_tracing():  # keep them in the graph: the traced model takes any size
+        return height, width
+    return int(height), int(width)
+
+
+def size_tensor(size: Sequence[int | Tensor], device: torch.device | None = None) -> Tensor:
+    """A ``(height, width)`` of ints or traced 0-dim tensors as a float32 tensor ``[2]``."""
+    if isinstance(size[0], Tensor):
+        return torch.stack([torch.as_tensor(s) for s in size]).to(torch.float32).to(device)
+    return torch.tensor([float(s) for s in size], dtype=torch.float32, device=device)
 
 
 def resize_boxes(boxes: Tensor, original_size: Sequence[int], new_size: Sequence[int]) -> Tensor:
     """Scale ``xyxy`` boxes from an image of ``(h, w)`` = ``original_size`` to ``new_size``."""
-    ratio_h, ratio_w = (
-        torch.tensor(new, dtype=torch.float32, device=boxes.device)
-        / torch.tensor(old, dtype=torch.float32, device=boxes.device)
-        for new, old in zip(new_size, original_size, strict=True)
-    )
+    ratio_h, ratio_w = (size_tensor(new_size, boxes.device)
+                        / size_tensor(original_size, boxes.device)).unbind()
     x1, y1, x2, y2 = boxes.unbind(1)
     return torch.stack((x1 * ratio_w, y1 * ratio_h, x2 * ratio_w, y2 * ratio_h), dim=1)
 
@@ -69,7 +86,7 @@ class DetectionTransform(nn.Module):
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[Target] | None = None
-    ) -> tuple[Tensor, list[tuple[int, int]], list[Target] | None]:
+    ) -> tuple[Tensor, list[Size], list[Target] | None]:
         """(padded batch, per-image ``(h, w)`` after resizing, targets with scaled boxes)."""
         out_images, out_targets = [], [] if targets is not None else None
         for i, image in enumerate(images):
@@ -84,7 +101,7 @@ class DetectionTransform(nn.Module):
                 target = dict(targets[i])
                 target["boxes"] = resize_boxes(target["boxes"], image.shape[-2:], resized.shape[-2:])
                 out_targets.append(target)
-        sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in out_images]
+        sizes = [image_size(img) for img in out_images]
         return self.batch_images(out_images), sizes, out_targets
 
     def normalize(self, image: Tensor) -> Tensor:
@@ -101,6 +118,13 @@ class DetectionTransform(nn.Module):
             size = self.min_size[int(torch.randint(len(self.min_size), (1,)))]
         else:
             size = self.min_size[-1]
+        if torch.jit.is_tracing():  # the same float64 arithmetic as below, in the graph
+            hw = torch._shape_as_tensor(image)[-2:].to(torch.float64)  # [2]
+            limits = torch.tensor([size, self.max_size], dtype=torch.float64)  # float64 in ONNX too
+            scale = (limits / torch.stack((hw.min(), hw.max()))).min()
+            new_h, new_w = (hw * scale).floor().to(torch.int64).unbind()
+            return F.interpolate(image[None], size=(new_h, new_w), mode="bilinear",
+                                 align_corners=False)[0]
         height, width = image.shape[-2:]
         scale = min(size / min(height, width), self.max_size / max(height, width))
         return F.interpolate(image[None], scale_factor=scale, mode="bilinear",
@@ -109,9 +133,16 @@ class DetectionTransform(nn.Module):
     def batch_images(self, images: Sequence[Tensor]) -> Tensor:
         """Zero-pad images (bottom/right) to a common size divisible by ``size_divisible``."""
         stride = self.size_divisible
-        height = int(math.ceil(max(img.shape[-2] for img in images) / stride) * stride)
-        width = int(math.ceil(max(img.shape[-1] for img in images) / stride) * stride)
-        channels = max(img.shape[0] for img in images)
+        if torch.jit.is_tracing():  # padded size computed in the graph
+            shapes = torch.stack([torch._shape_as_tensor(img) for img in images])  # [N, 3]
+            largest = shapes.max(0).values  # [3]
+            height, width = ((largest[1:].to(torch.float64) / stride).ceil().to(torch.int64)
+                             * stride).unbind()
+            channels = largest[0]
+        else:
+            height = int(math.ceil(max(img.shape[-2] for img in images) / stride) * stride)
+            width = int(math.ceil(max(img.shape[-1] for img in images) / stride) * stride)
+            channels = max(img.shape[0] for img in images)
         # F.pad, not copies into a zero batch: ONNX export drops in-place writes into views.
         return torch.stack([F.pad(img, (0, width - img.shape[2], 0, height - img.shape[1],
                                         0, channels - img.shape[0])) for img in images])
@@ -119,8 +150,8 @@ class DetectionTransform(nn.Module):
     def postprocess(
         self,
         detections: list[Target],
-        image_sizes: Sequence[tuple[int, int]],
-        original_sizes: Sequence[tuple[int, int]],
+        image_sizes: Sequence[Size],
+        original_sizes: Sequence[Size],
     ) -> list[Target]:
         """Detections with boxes scaled from the resized to the original image sizes."""
         for det, size, original in zip(detections, image_sizes, original_sizes, strict=True):

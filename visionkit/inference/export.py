@@ -2,13 +2,13 @@
 
 Classifier files take a normalised float ``[B, 3, S, S]`` batch (any B; S the checkpoint's
 ``image_size``) and return logits ``[B, K]``. Detector files take ONE float ``[3, H, W]`` image
-in 0–1 and return ``(boxes [D, 4] xyxy in its pixels, labels int64 [D] in 1..K, scores [D])``.
-Both are captured on the CPU from a sample input: traced for TorchScript and for a detector's
-ONNX file, through ``torch.export`` for a classifier's ONNX file (`write_onnx`). A TorchScript
-detector keeps CPU tensors it creates, so run it on the CPU. A traced detector keeps the number
-of detections dynamic but fixes its resize, padding and anchors for the traced image size, so
-it is valid ONLY for images of exactly ``input_size`` (in the metadata; ONNX Runtime rejects
-other sizes, TorchScript may fail or silently give wrong boxes).
+in 0–1 of any size and return ``(boxes [D, 4] xyxy in its pixels, labels int64 [D] in 1..K,
+scores [D])``. Both are captured on the CPU from a sample input: through ``torch.export`` for a
+classifier's ONNX file (`write_onnx`), traced otherwise. A traced detector computes its resize,
+padding, anchor grids and proposal counts in the graph (the detection modules keep sizes as
+traced tensors), so the file accepts any image size; it is traced on a ``min_size`` square, on
+which the RoI pooler's feature-map scales are exact. A TorchScript detector keeps CPU tensors
+it creates, so run it on the CPU.
 
 The metadata (a JSON object: task, classes, sizes, normalisation or category ids) is the
 TorchScript extra file ``visionkit.json`` and the ONNX ``metadata_props`` key ``visionkit``;
@@ -22,7 +22,6 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,14 +71,11 @@ class Exportable:
     graph_capture: bool = False  # exportable with torch.export (no data-dependent Python branches)
 
 
-def exportable(ckpt: str | os.PathLike, image_size: Sequence[int] | None = None) -> Exportable:
+def exportable(ckpt: str | os.PathLike) -> Exportable:
     """What to export from a classification or detection checkpoint (task read from its metadata)."""
     loaded = load_checkpoint_model(ckpt)
     if isinstance(loaded, LoadedDetector):
-        return _detector_exportable(loaded, image_size)
-    if image_size is not None:
-        raise ConfigError("image_size is for detectors: a classifier exports at its "
-                          "checkpoint's image_size (any batch size)")
+        return _detector_exportable(loaded)
     return _classifier_exportable(loaded)
 
 
@@ -95,31 +91,28 @@ def _classifier_exportable(loaded: LoadedClassifier) -> Exportable:
                       {"image": {0: "batch"}, "logits": {0: "batch"}}, metadata, graph_capture=True)
 
 
-def _detector_exportable(loaded: LoadedDetector, image_size: Sequence[int] | None) -> Exportable:
+def _detector_exportable(loaded: LoadedDetector) -> Exportable:
     if getattr(loaded.model, "proposal_generator", None) is not None:
         raise ConfigError(f"{loaded.source}: {loaded.model.config.get('name')} computes its proposals "
                           f"with selective search (numpy, outside the graph), so it cannot be exported; "
                           f"export a Faster R-CNN, or run it with `visionkit detect predict`")
-    if image_size is None:  # the images it was trained on, else its own resize target
-        side = loaded.model.transform.min_size[-1]
-        image_size = loaded.image_hw or (side, side)
-    height, width = (int(s) for s in image_size)
-    if height <= 0 or width <= 0:
-        raise ConfigError(f"image_size must be positive (height, width), got {tuple(image_size)}")
+    transform = loaded.model.transform
+    if transform.fixed_size is not None:
+        width, height = transform.fixed_size
+    else:  # resized to itself: no padding, so the pooler infers exact scales from it
+        height = width = min(transform.min_size[-1], transform.max_size)
     sample = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
     outputs = ["boxes", "labels", "scores"]
-    metadata = {"task": "detection", "input": f"float [3, {height}, {width}] in 0-1",
-                "input_size": [height, width],
-                "note": "valid only for images of exactly input_size (height, width)",
+    metadata = {"task": "detection", "input": "float [3, H, W] in 0-1, any H and W",
                 "preprocess": ["RGB image as float / 255, CHW; the file resizes and normalises "
                                "it itself (min_size/max_size below); boxes come back in the "
                                "input image's pixels"],
-                "min_size": list(loaded.model.transform.min_size),
-                "max_size": loaded.model.transform.max_size,
+                "min_size": list(transform.min_size), "max_size": transform.max_size,
                 "outputs": outputs, "classes": loaded.classes,
                 "category_ids": loaded.category_ids}
+    dynamic_axes = {"image": {1: "height", 2: "width"}, **{name: {0: "detections"} for name in outputs}}
     return Exportable(DetectorExport(loaded.model).eval(), sample, ["image"], outputs,
-                      {name: {0: "detections"} for name in outputs}, metadata)
+                      dynamic_axes, metadata)
 
 
 def default_output(ckpt: str | os.PathLike, fmt: str) -> Path:
@@ -128,26 +121,21 @@ def default_output(ckpt: str | os.PathLike, fmt: str) -> Path:
     return path.with_name(path.stem + SUFFIXES[fmt])
 
 
-def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, *,
-                 image_size: Sequence[int] | None = None) -> Path:
-    """Write the checkpoint's model as ``fmt`` ("onnx" or "torchscript") to ``out`` atomically.
-
-    ``image_size`` ``(height, width)``: detectors only, the one input size the file accepts
-    (default: the most common size of the training images, from the checkpoint record; for
-    checkpoints without it, ``min_size`` square).
-    """
+def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> Path:
+    """Write the checkpoint's model as ``fmt`` ("onnx" or "torchscript") to ``out`` atomically."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "onnx":
         require_onnx()
-    target = exportable(ckpt, image_size)
+    target = exportable(ckpt)
     target.metadata.update(format=fmt, visionkit_version=__version__)
     out = Path(out) if out is not None else default_output(ckpt, fmt)
     write = write_onnx if fmt == "onnx" else write_torchscript
-    # Expected, nothing to act on: the tracer's notes on the Python-side sizes it fixes (see the
-    # module docstring) and on the traced resize scale, torch's deprecation of TorchScript and of
-    # the TorchScript-based ONNX exporter (both used on purpose, see write_onnx), and the ONNX
-    # exporter's caution about negative gather indices (ours come from topk and arange).
+    # Expected, nothing to act on: the tracer's notes on the Python numbers it fixes (the
+    # pooler's power-of-two scales, the same for every size; see the module docstring), torch's
+    # deprecation of TorchScript and of the TorchScript-based ONNX exporter (both used on
+    # purpose, see write_onnx), and the ONNX exporter's caution about negative gather indices
+    # (ours come from topk and arange).
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", "To copy construct from a tensor")

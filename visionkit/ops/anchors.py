@@ -13,7 +13,8 @@ just its shape, or torchvision's ``ImageList``, and ``feature_maps`` the per-lev
 ``[N, C_l, h_l, w_l]`` maps (a list, or a dict in level order). It returns one
 ``[sum_l h_l * w_l * k_l, 4]`` tensor per image, with the first map's dtype and device. Grids are
 cached per (map sizes, strides, dtype, device), so repeated image sizes cost a copy. The module
-compiles with ``torch.jit.script`` (a tensor or a shape list, no cache there).
+compiles with ``torch.jit.script`` (a tensor or a shape list, no cache there); while
+``torch.jit.trace`` records it, the grids are computed in the graph from the traced sizes.
 """
 
 from collections import OrderedDict
@@ -120,9 +121,12 @@ class AnchorGenerator(nn.Module):
             shape, maps = _eager_inputs(images, feature_maps)
         num_images, image_h, image_w = shape[0], shape[-2], shape[-1]
         grid_sizes = [(f.shape[-2], f.shape[-1]) for f in maps]
-        strides = [(image_h // max(h, 1), image_w // max(w, 1)) for h, w in grid_sizes]
+        # traced: sizes are 0-dim tensors and the grids are built in the graph, for any size
+        tracing = not torch.jit.is_scripting() and torch.jit.is_tracing()
+        strides = [(image_h // h, image_w // w) if tracing else
+                   (image_h // max(h, 1), image_w // max(w, 1)) for h, w in grid_sizes]
         dtype, device = maps[0].dtype, maps[0].device
-        if torch.jit.is_scripting():
+        if torch.jit.is_scripting() or tracing:
             anchors = torch.cat(self.grid_anchors(grid_sizes, strides, dtype, device))
         else:
             anchors = self._cached_anchors(grid_sizes, strides, dtype, device)
@@ -158,4 +162,6 @@ def _eager_inputs(images: Any, feature_maps: Any) -> tuple[list[int], list[Tenso
     shape = images.shape if isinstance(images, Tensor) else images
     if isinstance(feature_maps, Mapping):
         feature_maps = feature_maps.values()
+    if torch.jit.is_tracing():  # keep the traced sizes
+        return list(shape), list(feature_maps)
     return [int(n) for n in shape], list(feature_maps)
