@@ -12,6 +12,7 @@ import warnings
 COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("visionkit.commands.classify", "fit/validate/test an image classifier; predict top-k"),
     "detect": ("visionkit.commands.detect", "train/validate/test detectors; predict on images and videos"),
+    "data": ("visionkit.commands.data", "convert VOC/YOLO/LabelMe labels to COCO (and back); check a set"),
     "evaluate": ("visionkit.commands.evaluate", "COCO mAP of a results JSON against a GT JSON"),
     "benchmark": ("visionkit.commands.benchmark", "speed/quality benchmarks, printed as JSON"),
     "demo": ("visionkit.commands.demo", "offline demo on embedded data; writes runs/demo/"),

@@ -1,5 +1,6 @@
 """SelectiveSearch: valid, deterministic, ranked boxes that find real objects; the grouping itself."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -81,3 +82,15 @@ def test_bad_input_and_settings():
     with pytest.raises(ValueError, match="mode must be one of"):
         SelectiveSearch("slow")
     assert SelectiveSearch("quality", 100).settings["mode"] == "quality"
+
+
+def test_default_mode_boxes_each_of_touching_objects_of_one_colour():
+    """What the "recall" mode is for (blood cells): each touching disc gets its own box."""
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(200, 8, (120, 200, 3)), 0, 255).astype(np.uint8)
+    for cx in (40, 80, 120, 160):  # four discs of radius 20 in a row, touching
+        cv2.circle(image, (cx, 60), 20, (170, 90, 100), -1)
+    search = SelectiveSearch()
+    assert search.settings["mode"] == "recall"
+    boxes = search(image)
+    assert min(best_iou(boxes, (cx - 20, 40, cx + 21, 81)) for cx in (40, 80, 120, 160)) > 0.85

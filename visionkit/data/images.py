@@ -11,6 +11,7 @@ from PIL import Image, ImageOps
 
 from visionkit.errors import ImageReadError
 
+ORIENTATION_TAG = 0x0112  # EXIF
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 
@@ -38,6 +39,18 @@ def read_image(path: str | os.PathLike, min_side: int | None = None) -> np.ndarr
         raise
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... for bad files
         raise ImageReadError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from err
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image as `read_image` returns it (EXIF-rotated), from its header."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if img.getexif().get(ORIENTATION_TAG) in (5, 6, 7, 8):  # rotated by 90 or 270 degrees
+                width, height = height, width
+            return width, height
+    except Exception as err:
+        raise ImageReadError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
 
 
 def check_image_file(path: str | os.PathLike, decode: bool = False) -> None:

@@ -107,3 +107,20 @@ def plot_proposal_recall(report: RecallReport, path: str | os.PathLike) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend()
     return _save(fig, path)
+
+
+def plot_box_sizes(sides: np.ndarray, path: str | os.PathLike, title: str = "") -> Path:
+    """Histogram of box sizes (sqrt of area, px; log bins) with COCO's small/large limits."""
+    fig = _figure((6, 4))
+    ax = fig.add_subplot()
+    positive = sides[sides > 0]
+    if len(positive):
+        edges = np.geomspace(max(positive.min(), 1.0) / 1.05, positive.max() * 1.05, 40)
+        ax.hist(positive, bins=edges, color="tab:blue")
+        ax.set_xscale("log")
+    for limit, name in ((32, "small | medium"), (96, "medium | large")):
+        ax.axvline(limit, color="0.4", ls="--", lw=1)
+        ax.text(limit, 1, f" {name}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+    ax.set(xlabel="box side, sqrt(area) in px", ylabel="boxes",
+           title=f"Box sizes{': ' + title if title else ''} ({len(sides)} boxes)")
+    return _save(fig, path)
