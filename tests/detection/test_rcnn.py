@@ -132,7 +132,7 @@ def test_builders_weights_and_errors(tmp_path):
     again = create_detector("fast_rcnn_resnet18", 5, pretrained=str(saved))
     torch.testing.assert_close(again.roi_heads.box_head.fc6.weight, fast.roi_heads.box_head.fc6.weight)
     assert again.roi_heads.box_predictor.cls_score.out_features == 5
-    assert again.config["proposals"]["mode"] == "fast"
+    assert again.config["proposals"]["mode"] == "recall"  # ProposalOptions default
 
     with pytest.raises(ConfigError, match=r"unknown options \['anchor_sizes'\] for fast_rcnn_vgg16"):
         create_detector("fast_rcnn_vgg16", 3, anchor_sizes=[[32]])

@@ -47,7 +47,7 @@ def test_fit_with_the_fast_rcnn_config_uses_cached_proposals(shapes_set, tmp_pat
     best = tmp_path / "run" / "version_0" / "checkpoints" / "best.ckpt"
     record = read_record(torch.load(best, weights_only=True), best, "detection")
     assert record.model["name"] == "fast_rcnn_resnet18"
-    assert record.model["proposals"] == SelectiveSearch(**PROPOSALS).settings
+    assert record.model["proposals"] == SelectiveSearch("fast", **PROPOSALS).settings  # the config says fast
 
     out = tmp_path / "pred"
     assert main(["detect", "predict", "--weights", str(best), "--gt", str(shapes_set / "val.json"),
