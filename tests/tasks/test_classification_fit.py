@@ -5,6 +5,7 @@ import json
 import logging
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 import yaml
@@ -13,6 +14,7 @@ from visionkit.cli import main
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.errors import ConfigError
 from visionkit.inference.classification import load_classifier, predict_topk
+from visionkit.tasks.ema import EMA_UPDATES, TRAINED_WEIGHTS
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "classify" / "resnet18_finetune.yaml")
 FAST = ["--model.backbone", "resnet18", "--data.image_size", "32", "--data.batch_size", "16",
@@ -51,6 +53,9 @@ def test_fit_writes_metrics_confusion_image_checkpoints_and_predicts(shapes, tmp
     assert f"best val_acc {max(val_acc):.4f}: {run / 'checkpoints' / 'best.ckpt'}" in \
         capsys.readouterr().out
     assert (run / "val_confusion_matrix.png").stat().st_size > 1000
+    assert (run / "results.png").stat().st_size > 1000  # the curves of metrics.csv
+    batch = cv2.imread(str(run / "train_batch0.jpg"))  # the first training batch, 16 images
+    assert batch is not None and batch.shape == (1024, 1024, 3)
     best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
     assert best.is_file() and last.is_file()
 
@@ -65,6 +70,25 @@ def test_fit_writes_metrics_confusion_image_checkpoints_and_predicts(shapes, tmp
     # predict reproduces the best epoch's logged accuracy: same weights, same eval preprocessing.
     assert accuracy(rows) == pytest.approx(max(val_acc), abs=1e-6)
     assert sum(1 for _ in (tmp_path / "sorted").rglob("*.png")) == 24
+
+
+def test_ema_with_bf16_and_accumulation_validates_and_saves_the_average(shapes, tmp_path):
+    run = fit(shapes, tmp_path / "run", "--trainer.max_epochs", "2", "--model.ema_decay", "0.9",
+              "--trainer.precision", "bf16-mixed", "--trainer.accumulate_grad_batches", "2",
+              "--data.batch_size", "4")
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    # 48 training images / batch 4 = 12 batches an epoch, 6 optimizer steps: one EMA update each
+    assert last["global_step"] == 12 and last[EMA_UPDATES] == [12, 12]
+    averaged, trained = last["state_dict"], last[TRAINED_WEIGHTS]
+    name = "backbone.net.fc.weight" if "backbone.net.fc.weight" in trained else next(iter(trained))
+    assert not torch.equal(averaged["model." + name], trained[name])
+    # the logged val_acc is the averaged weights': predicting with best.ckpt gives it again
+    val_acc = [float(r["val_acc"]) for r in read_metrics(run) if r.get("val_acc")]
+    best = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert TRAINED_WEIGHTS not in best  # weights-only: the average alone
+    loaded = load_classifier(run / "checkpoints" / "best.ckpt")
+    rows = predict_topk(loaded, sorted((shapes / "val").rglob("*.png")), top_k=1)
+    assert accuracy(rows) == pytest.approx(max(val_acc), abs=1e-6)
 
 
 def test_validate_uses_the_checkpoints_input_size_and_resume_refuses_another(shapes, tmp_path,

@@ -3,6 +3,7 @@
 import csv
 import json
 
+import cv2
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from visionkit.commands.detect import with_cuda_amp
 from visionkit.data.synthetic_detection import make_shapes_detection
 from visionkit.detection import create_detector
 from visionkit.tasks.detection import warmup_multistep
+from visionkit.tasks.ema import TRAINED_WEIGHTS
 
 FAST = ["--data.batch_size", "4", "--data.num_workers", "0", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", "--trainer.log_every_n_steps", "1",
@@ -42,13 +44,20 @@ def detect(command, root, out, *extra):
 
 
 def test_fit_logs_coco_map_writes_checkpoints_and_validates(shapes, tmp_path):
-    run = detect("fit", shapes, tmp_path / "run")
+    # with weight EMA: validation, best.ckpt and the validate command all use the averaged weights
+    run = detect("fit", shapes, tmp_path / "run", "--model.ema_decay", "0.9")
     with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     logged = [r for r in rows if r.get("val_map")]
     assert len(logged) == 1
     assert any(r.get("train_loss_classifier") for r in rows)
     assert "annotation id 999" in (run / "skipped_files.txt").read_text()
+    batch = cv2.imread(str(run / "train_batch0.jpg"))  # the first training batch, boxes drawn
+    assert batch is not None and batch.shape == (512, 512, 3)  # batch of 4: a 2 x 2 grid
+    assert (run / "results.png").stat().st_size > 1000
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    trained = last[TRAINED_WEIGHTS]["rpn.head.cls_logits.weight"]
+    assert not torch.equal(trained, last["state_dict"]["model.rpn.head.cls_logits.weight"])
 
     best = run / "checkpoints" / "best.ckpt"
     assert best.is_file() and (run / "checkpoints" / "last.ckpt").is_file()

@@ -17,6 +17,7 @@ import torch
 from tests.tasks._processes import DDP, subprocess_env
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.tasks.cli import latest_last_checkpoint
+from visionkit.tasks.ema import TRAINED_WEIGHTS
 
 EPOCHS = 3
 
@@ -38,7 +39,11 @@ def val_rows(run: Path) -> list[list[float]]:
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    """The last checkpoint's weights: the state dict (with EMA on, the average) and, with EMA
+    on, the trained weights too."""
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    trained = checkpoint.get(TRAINED_WEIGHTS, {})
+    return {**checkpoint["state_dict"], **{f"trained:{k}": v for k, v in trained.items()}}
 
 
 def assert_same_run(resumed: Path, whole: Path) -> None:
@@ -55,13 +60,16 @@ def data(tmp_path_factory) -> Path:
     return make_shapes_classification(tmp_path_factory.mktemp("shapes"), n_train=24, n_val=8, size=32)
 
 
-@pytest.mark.parametrize("processes", ["single", "ddp"])
+RUNS = {"single": (), "ddp": DDP, "ema": ("--model.ema_decay", "0.9")}
+
+
+@pytest.mark.parametrize("processes", list(RUNS))
 def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(data, tmp_path, processes):
     if processes == "ddp" and not (torch.distributed.is_available()
                                    and torch.distributed.is_gloo_available()):
         pytest.skip("this torch build has no gloo backend: CPU DDP cannot run")
     repo = Path(__file__).resolve().parents[2]
-    extra = DDP if processes == "ddp" else ()
+    extra = RUNS[processes]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     subprocess.run(fit_command(data, whole, *extra), cwd=repo, check=True, capture_output=True,
                    env=subprocess_env())

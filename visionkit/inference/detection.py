@@ -26,10 +26,10 @@ from visionkit.data.images import read_image
 from visionkit.data.sources import expand_image_sources
 from visionkit.device import auto_device
 from visionkit.errors import ConfigError, DatasetError, ImageReadError
+from visionkit.evaluation.drawing import draw_detections
 from visionkit.fileio import atomic_open, atomic_write_with
 from visionkit.inference.detection_records import RecordLog, write_coco_results, write_csv
 from visionkit.inference.detector_loading import COCO_MODEL, LoadedDetector, load_detector
-from visionkit.inference.drawing import draw_detections
 from visionkit.progress import progress_bar
 
 if TYPE_CHECKING:

@@ -18,8 +18,10 @@ from visionkit.evaluation.confusion import ConfusionMatrix, plot_confusion_matri
 from visionkit.models import create_classifier, parameter_groups, set_group_trainable
 from visionkit.models.transfer import trainable_deepest
 from visionkit.tasks.callbacks import EpochSeeding, GradualUnfreezing, SkippedFilesReport
+from visionkit.tasks.ema import TaskEMA
 from visionkit.tasks.nonfinite import NonFiniteGuard
 from visionkit.tasks.optim import build_optimizer, build_scheduler
+from visionkit.tasks.pictures import TrainingPictures
 
 STRATEGIES = ("finetune", "linear_probe", "gradual")
 MAX_PER_CLASS_LOGGED = 20
@@ -65,6 +67,9 @@ class ClassificationTask(L.LightningModule):
             state dict keeps its keys). ResNet-18 at 224 px, batch 16, 2 CPU cores: 0.97x the
             step time after ~26 s of compiling (`visionkit benchmark train-step --compile`); off
             by default, as short runs do not earn the compile time back.
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g.
+            0.999; null: off), updated after each optimizer step, used for validation and
+            testing and saved as the checkpoints' weights (`visionkit.tasks.ema`).
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class ClassificationTask(L.LightningModule):
         image_size: int = 224,
         max_nonfinite_steps: int = 3,
         compile: bool = False,
+        ema_decay: float | None = None,
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -110,6 +116,7 @@ class ClassificationTask(L.LightningModule):
         if strategy == "linear_probe":
             groups = self.model.layer_groups()
             set_group_trainable(groups, trainable_deepest(groups, 1))
+        self.ema = TaskEMA(self.model, ema_decay) if ema_decay is not None else None
         self.compiled = False
         self.mixer: MixupCutmix | None = None
         self.val_confusion = ConfusionMatrix(num_classes)
@@ -181,11 +188,28 @@ class ClassificationTask(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> None:  # noqa: D102
         self._eval_step(batch, "test")
 
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:  # noqa: D102
+        if self.ema is not None:
+            self.ema.after_batch(self.model, self.trainer.global_step)
+
     def on_validation_epoch_start(self) -> None:  # noqa: D102
         self.val_confusion.reset()
         self.val_loss_sum = [0.0, 0]
+        if self.ema is not None:
+            self.ema.begin_eval(self.model)
 
     on_test_epoch_start = on_validation_epoch_start
+
+    def batch_pictures(self, batch: dict) -> tuple[list[np.ndarray], list[str]]:
+        """A training batch as RGB uint8 images (de-normalised) and their class names."""
+        if batch["image"] is None:
+            return [], []
+        mean, std = (torch.tensor(v, device=batch["image"].device)[:, None, None]
+                     for v in self.normalization())
+        images = (batch["image"].detach().float() * std + mean).clamp(0, 1)  # [B, 3, H, W]
+        pixels = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
+        return list(pixels), [names[int(label)] for label in batch["label"]]
 
     def _log_confusion(self, prefix: str) -> None:
         state = self.val_confusion.state_tensor().to(self.device)
@@ -219,9 +243,13 @@ class ClassificationTask(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
         self._log_confusion("val")
+        if self.ema is not None:
+            self.ema.end_eval(self.model)
 
     def on_test_epoch_end(self) -> None:  # noqa: D102
         self._log_confusion("test")
+        if self.ema is not None:
+            self.ema.end_eval(self.model)
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams
@@ -238,7 +266,8 @@ class ClassificationTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Best/last checkpoints on val_acc, skipped-file report, early stopping, strategy callbacks."""
+        """Best/last checkpoints on val_acc, skipped-file report, pictures, early stopping,
+        strategy callbacks."""
         callbacks: list[L.Callback] = [
             # best.ckpt: weights and record (a third of the size with SGD momentum); last.ckpt
             # keeps the optimizer state to resume from.
@@ -249,6 +278,7 @@ class ClassificationTask(L.LightningModule):
             ModelCheckpoint(monitor=None, filename="last", enable_version_counter=False),
             SkippedFilesReport(),
             EpochSeeding(),
+            TrainingPictures(),
         ]
         if self.hparams.early_stopping_patience:
             callbacks.append(EarlyStopping(monitor="val_acc", mode="max",
@@ -272,5 +302,12 @@ class ClassificationTask(L.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Store `checkpoint_record` beside the weights."""
+        """Store `checkpoint_record` beside the weights (the EMA's, when it is on)."""
         write_record(checkpoint, self.checkpoint_record())
+        if self.ema is not None:
+            self.ema.save(checkpoint, self.model)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """With EMA on: the average into the EMA, the trained weights into the model."""
+        if self.ema is not None:
+            self.ema.load(checkpoint)

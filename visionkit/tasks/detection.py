@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
@@ -28,10 +29,13 @@ from visionkit.detection.options import (
 from visionkit.distributed import gather_objects
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
+from visionkit.evaluation.drawing import draw_detections
 from visionkit.models import parameter_groups
 from visionkit.tasks.callbacks import EpochSeeding, SkippedFilesReport
+from visionkit.tasks.ema import TaskEMA
 from visionkit.tasks.nonfinite import NonFiniteGuard
 from visionkit.tasks.optim import build_optimizer, build_scheduler
+from visionkit.tasks.pictures import TrainingPictures
 
 METRICS = {"map": "AP", "map50": "AP50", "map75": "AP75"}
 
@@ -76,6 +80,9 @@ class DetectionTask(L.LightningModule):
         eval_backend: "fast" (exact, pycocotools' numbers) or "pycocotools".
         max_nonfinite_steps: steps with a non-finite loss are skipped (and reported with their
             image ids); this many in a row stop the run after saving ``last_finite.ckpt``.
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g.
+            0.999; null: off), updated after each optimizer step, used for validation and
+            testing and saved as the checkpoints' weights (`visionkit.tasks.ema`).
     """
 
     def __init__(
@@ -99,6 +106,7 @@ class DetectionTask(L.LightningModule):
         category_ids: list[int] | None = None,
         eval_backend: Literal["fast", "pycocotools"] = "fast",
         max_nonfinite_steps: int = 3,
+        ema_decay: float | None = None,
     ) -> None:
         super().__init__()
         given = {"faster_rcnn": faster_rcnn, "fast_rcnn": fast_rcnn, "rcnn": rcnn}
@@ -114,6 +122,7 @@ class DetectionTask(L.LightningModule):
         self.image_hw: list[int] | None = None  # most common training image size (on_fit_start)
         self.model = create_detector(name, num_classes, pretrained=pretrained,
                                      pretrained_backbone=pretrained_backbone, options=given[chosen])
+        self.ema = TaskEMA(self.model, ema_decay) if ema_decay is not None else None
         labels = range(1, num_classes)
         ids = list(category_ids) if category_ids else list(labels)
         names = list(class_names) if class_names else [str(i) for i in ids]
@@ -175,10 +184,30 @@ class DetectionTask(L.LightningModule):
     def test_step(self, batch: tuple[list, list], batch_idx: int) -> None:  # noqa: D102
         self._eval_step(batch)
 
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:  # noqa: D102
+        if self.ema is not None:
+            self.ema.after_batch(self.model, self.trainer.global_step)
+
     def on_validation_epoch_start(self) -> None:  # noqa: D102
         self.evaluator.reset()
+        if self.ema is not None:
+            self.ema.begin_eval(self.model)
 
     on_test_epoch_start = on_validation_epoch_start
+
+    def batch_pictures(self, batch: tuple[list, list]) -> tuple[list[np.ndarray], list[str]]:
+        """A training batch as RGB uint8 images with their boxes and class names drawn in."""
+        names = list(self.hparams.class_names or [])
+        pictures, captions = [], []
+        for image, target in zip(*batch, strict=True):
+            pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+            labels = [int(label) for label in target["labels"]]
+            pictures.append(draw_detections(
+                pixels.permute(1, 2, 0).cpu().numpy(), target["boxes"].detach().cpu().numpy(),
+                labels, None, [names[label - 1] if label <= len(names) else str(label)
+                               for label in labels]))
+            captions.append(f"image id {int(target['image_id'])}")
+        return pictures, captions
 
     def _log_map(self, prefix: str) -> None:
         if self.trainer.sanity_checking:
@@ -190,9 +219,13 @@ class DetectionTask(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
         self._log_map("val")
+        if self.ema is not None:
+            self.ema.end_eval(self.model)
 
     def on_test_epoch_end(self) -> None:  # noqa: D102
         self._log_map("test")
+        if self.ema is not None:
+            self.ema.end_eval(self.model)
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams
@@ -214,7 +247,8 @@ class DetectionTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Best (val_map) and last checkpoints, the report of invalid records left out, epoch seeding."""
+        """Best (val_map) and last checkpoints, the report of invalid records left out, epoch
+        seeding, pictures."""
         return [
             # best.ckpt: weights and record (a third of the size with SGD momentum); last.ckpt
             # keeps the optimizer state to resume from.
@@ -224,6 +258,7 @@ class DetectionTask(L.LightningModule):
             ModelCheckpoint(monitor=None, filename="last", enable_version_counter=False),
             SkippedFilesReport(),
             EpochSeeding(),
+            TrainingPictures(),
         ]
 
     def checkpoint_record(self) -> CheckpointRecord:
@@ -242,5 +277,12 @@ class DetectionTask(L.LightningModule):
             self.image_hw = list(sizes.most_common(1)[0][0])
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Store `checkpoint_record` beside the weights."""
+        """Store `checkpoint_record` beside the weights (the EMA's, when it is on)."""
         write_record(checkpoint, self.checkpoint_record())
+        if self.ema is not None:
+            self.ema.save(checkpoint, self.model)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """With EMA on: the average into the EMA, the trained weights into the model."""
+        if self.ema is not None:
+            self.ema.load(checkpoint)

@@ -16,20 +16,21 @@ def class_colour(label: int) -> tuple[int, int, int]:
 
 
 def draw_detections(image: np.ndarray, boxes: np.ndarray, labels: Sequence[int],
-                    scores: Sequence[float], names: Sequence[str]) -> np.ndarray:
+                    scores: Sequence[float] | None, names: Sequence[str]) -> np.ndarray:
     """Copy of ``image`` with each xyxy box outlined and captioned ``"name 0.93"`` in its class colour.
 
-    ``names[i]`` is the text for ``labels[i]`` (the caller maps labels to names).
+    ``names[i]`` is the text for ``labels[i]`` (the caller maps labels to names); ``scores``
+    None (ground truth) captions the name alone.
     """
     out = np.ascontiguousarray(image).copy()
     thickness = max(1, round(min(out.shape[:2]) / 300))
     scale = max(0.4, min(out.shape[:2]) / 900)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for box, label, score, name in zip(boxes, labels, scores, names):
+    for i, (box, label, name) in enumerate(zip(boxes, labels, names)):
         colour = class_colour(int(label))
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        text = f"{name} {float(score):.2f}"
+        text = name if scores is None else f"{name} {float(scores[i]):.2f}"
         (tw, th), base = cv2.getTextSize(text, font, scale, 1)
         top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1  # inside the box at the top edge
         left = max(0, min(x1, out.shape[1] - tw - 4))  # a label at the right edge shifts left

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from visionkit.inference.drawing import class_colour, draw_detections
+from visionkit.evaluation.drawing import class_colour, draw_detections
 
 
 def test_caption_of_a_box_at_the_right_edge_is_shifted_in_not_cut():
