@@ -16,4 +16,5 @@ BENCHMARKS: dict[str, str] = {
     "detect-latency": "visionkit.benchmarks.detect_latency",
     "data": "visionkit.benchmarks.data_pipeline",
     "pretrained-detection": "visionkit.benchmarks.pretrained_detection",
+    "ensemble": "visionkit.benchmarks.ensemble",
 }

@@ -21,11 +21,31 @@ Every constructor argument of the task (--model.*) and data module (--data.*) is
 `visionkit classify fit --help` lists them all."""
 
 
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
+
+
+def split_checkpoints(values: list[str]) -> tuple[list[str], list[str]]:
+    """``--ckpt A.ckpt B.ckpt photos/``: the leading checkpoint names, then the image sources
+    (the first value is a checkpoint whatever its name)."""
+    count = 1
+    while count < len(values) and values[count].lower().endswith(CHECKPOINT_SUFFIXES):
+        count += 1
+    return values[:count], values[count:]
+
+
 def predict_main(argv: list[str]) -> int:
     """Parse `classify predict` options and write top-k predictions."""
     parser = argparse.ArgumentParser(prog="visionkit classify predict",
                                      description="Top-k classes for image files, folders or globs.")
-    parser.add_argument("--ckpt", required=True, help="checkpoint written by `classify fit`")
+    parser.add_argument("--ckpt", required=True, nargs="+", metavar="CKPT",
+                        help="checkpoint written by `classify fit`; several (names ending .ckpt, "
+                             ".pt or .pth) predict as an ensemble")
+    parser.add_argument("--vote", choices=["soft", "majority"], default="soft",
+                        help="how an ensemble combines: soft (mean probability, default) or "
+                             "majority (share of the members' top-1 votes)")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average each model over the image and its "
+                             "mirror image")
     parser.add_argument("sources", nargs="*", help="image files, folders or glob patterns")
     parser.add_argument("--source", action="append", default=[], help="same as a positional PATH")
     parser.add_argument("--top-k", type=positive_int, default=5, help="classes per image (default 5)")
@@ -40,12 +60,14 @@ def predict_main(argv: list[str]) -> int:
                         help="leave unreadable images out (listed in skipped_files.txt beside "
                              "--out) instead of stopping")
     args = parser.parse_args(argv)  # before the heavy imports: --help is instant
+    ckpts, images = split_checkpoints(args.ckpt)
     from visionkit.inference.classification import predict_to_file
 
-    out = predict_to_file(args.ckpt, [*args.sources, *args.source], out=args.out,
+    out = predict_to_file(ckpts, [*images, *args.sources, *args.source], out=args.out,
                           top_k=args.top_k, batch_size=args.batch_size,
                           num_workers=args.num_workers, device=args.device,
-                          sort_into=args.sort_into, skip_invalid=args.skip_invalid)
+                          sort_into=args.sort_into, skip_invalid=args.skip_invalid,
+                          vote=args.vote, tta=args.tta)
     print(f"predictions written to {out}")
     if args.sort_into:
         print(f"images copied into {args.sort_into}/<predicted class>/")

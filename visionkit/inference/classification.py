@@ -14,10 +14,8 @@ from pathlib import Path
 
 import torch
 from albumentations import Compose
-from torch.utils.data import DataLoader
 
 from visionkit.checkpoint_record import read_record
-from visionkit.data.image_folder import ImageFolderDataset, collate_classification
 from visionkit.data.sources import expand_image_sources
 from visionkit.data.transforms import classification_eval_transform
 from visionkit.device import auto_device
@@ -25,7 +23,6 @@ from visionkit.errors import ConfigError, ImageReadError
 from visionkit.fileio import atomic_open
 from visionkit.models import ImageClassifier, create_classifier
 from visionkit.models.weights import load_checkpoint_file
-from visionkit.progress import progress_bar
 
 
 @dataclass
@@ -81,20 +78,19 @@ def predict_topk(loaded: LoadedClassifier, paths: Sequence[str | os.PathLike], t
     ``(path, reason)`` instead. For arrays or PIL images, `visionkit.load` gives a callable
     model with the same preprocessing.
     """
-    dataset = ImageFolderDataset([(str(p), -1) for p in _path_list(paths)], loaded.classes,
-                                 loaded.eval_transform(), skip_invalid=skipped is not None)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
-                        collate_fn=collate_classification)
-    rows = []
-    for batch in progress_bar(loader, desc="classify", unit="batch", leave=False):
-        if skipped is not None:
-            skipped += batch["skipped"]
-        if batch["image"] is None:  # every image of the batch unreadable
-            continue
-        for path, top in zip(batch["path"], loaded.top_k(batch["image"].to(device), top_k)):
-            rows.append({"path": path, "top": [{"class": loaded.classes[i], "prob": v}
-                                               for i, v in top]})
-    return rows
+    from visionkit.inference.ensemble import ensemble_scores  # it builds on this module
+
+    kept, scores = ensemble_scores([loaded], _path_list(paths), batch_size=batch_size,
+                                   num_workers=num_workers, device=device, skipped=skipped)
+    return topk_rows(kept, scores, loaded.classes, top_k)
+
+
+def topk_rows(paths: Sequence[str], scores: torch.Tensor, classes: Sequence[str], top_k: int
+              ) -> list[dict]:
+    """One row per image: ``{"path", "top": [{"class", "prob"}, ...]}`` from scores ``[N, K]``."""
+    values, indices = scores.topk(min(top_k, len(classes)), dim=1)
+    return [{"path": path, "top": [{"class": classes[i], "prob": v} for i, v in zip(idx, vals)]}
+            for path, idx, vals in zip(paths, indices.tolist(), values.tolist(), strict=True)]
 
 
 def _path_list(paths: Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
@@ -158,20 +154,32 @@ def sort_into_folders(rows: list[dict], folder: str | os.PathLike) -> Path:
     return folder
 
 
-def predict_to_file(ckpt: str | os.PathLike, sources: Sequence[str], *,
+def predict_to_file(ckpt: str | os.PathLike | Sequence[str | os.PathLike], sources: Sequence[str], *,
                     out: str | os.PathLike | None = None, top_k: int = 5, batch_size: int = 32,
                     num_workers: int = 0, device: str = "auto",
-                    sort_into: str | os.PathLike | None = None, skip_invalid: bool = False) -> Path:
-    """Predict top-k for every image in `sources`; write CSV/JSON (and sorted copies)."""
+                    sort_into: str | os.PathLike | None = None, skip_invalid: bool = False,
+                    vote: str = "soft", tta: bool = False) -> Path:
+    """Predict top-k for every image in `sources`; write CSV/JSON (and sorted copies).
+
+    ``ckpt``: one checkpoint, or several combined by ``vote`` (`visionkit.inference.ensemble`);
+    ``tta``: each model also sees the mirror image.
+    """
+    from visionkit.inference.ensemble import check_members, ensemble_scores
+
     out = _predictions_file(out or "runs/classify/predict/predictions.csv")
     paths = expand_image_sources(sources)
     dev = auto_device(device)
-    loaded = load_classifier(ckpt, dev)
-    if top_k > len(loaded.classes):
-        print(f"note: top_k {top_k} is more than the model's {len(loaded.classes)} classes; "
-              f"writing all {len(loaded.classes)} per image", file=sys.stderr)
+    ckpts = [ckpt] if isinstance(ckpt, (str, os.PathLike)) else list(ckpt)
+    members = [load_classifier(c, dev) for c in ckpts]
+    check_members(members, [str(c) for c in ckpts])
+    classes = members[0].classes
+    if top_k > len(classes):
+        print(f"note: top_k {top_k} is more than the model's {len(classes)} classes; "
+              f"writing all {len(classes)} per image", file=sys.stderr)
     skipped: list[tuple[str, str]] | None = [] if skip_invalid else None
-    rows = predict_topk(loaded, paths, top_k, batch_size, num_workers, dev, skipped=skipped)
+    kept, scores = ensemble_scores(members, paths, vote=vote, tta=tta, batch_size=batch_size,
+                                   num_workers=num_workers, device=dev, skipped=skipped)
+    rows = topk_rows(kept, scores, classes, top_k)
     out_path = write_predictions(rows, out)
     if skipped:
         report = out_path.with_name("skipped_files.txt")
