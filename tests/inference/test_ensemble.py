@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from visionkit.cli import main
-from visionkit.commands.classify import split_checkpoints
+from visionkit.commands.arguments import split_checkpoints
 from visionkit.data.images import read_image
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.errors import ConfigError

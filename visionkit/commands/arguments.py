@@ -25,3 +25,15 @@ def probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1] (a score), got {value}")
     return value
+
+
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
+
+
+def split_checkpoints(values: list[str]) -> tuple[list[str], list[str]]:
+    """``--ckpt A.ckpt B.ckpt photos/``: the leading checkpoint names (ending .ckpt, .pt or .pth),
+    then the image sources (the first value is a checkpoint whatever its name)."""
+    count = 1
+    while count < len(values) and values[count].lower().endswith(CHECKPOINT_SUFFIXES):
+        count += 1
+    return values[:count], values[count:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from visionkit.commands.arguments import positive_int
+from visionkit.commands.arguments import positive_int, split_checkpoints
 from visionkit.commands.help_cache import print_help, wants_help
 
 USAGE = """usage: visionkit classify {fit,validate,test,predict} [options]
@@ -19,18 +19,6 @@ USAGE = """usage: visionkit classify {fit,validate,test,predict} [options]
 
 Every constructor argument of the task (--model.*) and data module (--data.*) is a flag;
 `visionkit classify fit --help` lists them all."""
-
-
-CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
-
-
-def split_checkpoints(values: list[str]) -> tuple[list[str], list[str]]:
-    """``--ckpt A.ckpt B.ckpt photos/``: the leading checkpoint names, then the image sources
-    (the first value is a checkpoint whatever its name)."""
-    count = 1
-    while count < len(values) and values[count].lower().endswith(CHECKPOINT_SUFFIXES):
-        count += 1
-    return values[:count], values[count:]
 
 
 def predict_main(argv: list[str]) -> int:

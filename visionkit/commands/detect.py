@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from visionkit.commands.arguments import positive_int, probability
+from visionkit.commands.arguments import positive_int, probability, split_checkpoints
 from visionkit.commands.help_cache import print_help, wants_help
 
 USAGE = """usage: visionkit detect {fit,validate,test,predict,proposals} [options]
@@ -42,9 +42,10 @@ def predict_parser() -> argparse.ArgumentParser:
         prog="visionkit detect predict",
         description="Detect objects in images, folders, globs or videos; write annotated images, "
                     "a COCO results JSON (original category ids), a CSV and a JSON-lines log.")
-    parser.add_argument("--weights", required=True,
+    parser.add_argument("--weights", required=True, nargs="+", metavar="WEIGHTS",
                         help="checkpoint written by `visionkit detect fit`, or 'coco' (torchvision's "
-                             "COCO weights of --model, from weights/ or TORCH_HOME)")
+                             "COCO weights of --model, from weights/ or TORCH_HOME); several "
+                             "checkpoints (names ending .ckpt, .pt or .pth) predict as an ensemble")
     parser.add_argument("--model", default="fasterrcnn_resnet50_fpn",
                         help="detector for --weights coco (fasterrcnn_resnet50_fpn, "
                              "fasterrcnn_mobilenet_v3_large_fpn)")
@@ -68,6 +69,15 @@ def predict_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                         help="auto: bf16/fp16 autocast on CUDA, fp32 elsewhere")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: also run on the mirror image, boxes mapped back")
+    parser.add_argument("--scales", type=float, nargs="+", default=None, metavar="S",
+                        help="multi-scale test: also run at these image size factors (e.g. 0.8 1 1.2)")
+    parser.add_argument("--fusion", choices=["wbf", "nms"], default="wbf",
+                        help="how an ensemble or TTA combines boxes: weighted boxes fusion (default) "
+                             "or per-class NMS")
+    parser.add_argument("--fusion-iou", type=probability, default=0.55,
+                        help="IoU joining boxes (wbf) or suppressing them (nms); default 0.55")
     parser.add_argument("--no-images", action="store_true", help="do not write annotated images")
     parser.add_argument("--resume", action="store_true",
                         help="continue a killed run in --out, skipping the images it finished")
@@ -80,15 +90,17 @@ def predict_parser() -> argparse.ArgumentParser:
 def predict_main(argv: list[str]) -> int:
     """Run `visionkit detect predict` and say where the results went."""
     args = predict_parser().parse_args(argv)  # before the heavy imports: --help is instant
+    weights, images = split_checkpoints(args.weights)
     from visionkit.inference.detection import detect_to_dir
 
-    summary = detect_to_dir(args.weights, [*args.sources, *args.source], args.out, model=args.model,
+    summary = detect_to_dir(weights, [*images, *args.sources, *args.source], args.out, model=args.model,
                             gt=args.gt, image_root=args.image_root, score_thresh=args.score_thresh,
                             draw_thresh=args.draw_thresh, classes=args.classes, max_det=args.max_det,
                             batch_size=args.batch_size, num_workers=args.num_workers,
                             device=args.device, precision=args.precision,
                             save_images=not args.no_images, resume=args.resume,
-                            skip_invalid=args.skip_invalid)
+                            skip_invalid=args.skip_invalid, tta=args.tta, scales=args.scales,
+                            fusion=args.fusion, fusion_iou=args.fusion_iou)
     resumed = f", {summary.resumed} done before (--resume)" if summary.resumed else ""
     skipped = f", {len(summary.skipped)} unreadable left out" if summary.skipped else ""
     written = ["results.json", "predictions.csv", "predictions.jsonl"]
@@ -113,7 +125,8 @@ def proposals_parser() -> argparse.ArgumentParser:
                         help="cache root (the data module's proposal_cache; default runs/proposals)")
     parser.add_argument("--out", default=None,
                         help="report folder (default runs/detect/proposals/<json stem>)")
-    parser.add_argument("--mode", choices=["fast", "quality"], default="fast")
+    parser.add_argument("--mode", choices=["recall", "fast", "quality"], default="recall",
+                        help="selective search mode (default recall: SelectiveSearch's default)")
     parser.add_argument("--max-proposals", type=int, default=2000)
     parser.add_argument("--max-side", type=int, default=500,
                         help="search at most this image side (0: full size); boxes are mapped back")

@@ -28,8 +28,10 @@ from visionkit.device import auto_device
 from visionkit.errors import ConfigError, DatasetError, ImageReadError
 from visionkit.evaluation.drawing import draw_detections
 from visionkit.fileio import atomic_open, atomic_write_with
+from visionkit.inference.box_fusion import weighted_boxes_fusion
 from visionkit.inference.detection_records import RecordLog, write_coco_results, write_csv
 from visionkit.inference.detector_loading import COCO_MODEL, LoadedDetector, load_detector
+from visionkit.ops import batched_nms
 from visionkit.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -131,6 +133,92 @@ class Detector:
         return results
 
 
+FUSIONS = ("wbf", "nms")
+
+
+class EnsembleDetector:
+    """Several detectors, and test-time augmentation, as one ``Detector``-like callable.
+
+    Every member runs on every view of an image (the image itself; its mirror with ``flip``;
+    each of ``scales`` times its size); boxes are mapped back to the image's pixels and fused
+    per class by weighted boxes fusion (``"wbf"``, `visionkit.inference.box_fusion`) or pooled
+    and reduced by per-class NMS (``"nms"``), ``max_det`` best kept. Members must share their
+    classes and category ids.
+
+    Args:
+        members: the detectors (with the run's device, precision and class filter).
+        flip: add the horizontally mirrored image.
+        scales: image size factors to run at (1.0: the image as given); None: (1.0,).
+        fusion: "wbf" or "nms".
+        iou_threshold: WBF's cluster or NMS's suppression IoU.
+        max_det: detections kept per image.
+    """
+
+    def __init__(self, members: Sequence[Detector], *, flip: bool = False,
+                 scales: Sequence[float] | None = None, fusion: str = "wbf",
+                 iou_threshold: float = 0.55, max_det: int = 100) -> None:
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
+        first = members[0].loaded
+        for member in members[1:]:
+            if (member.loaded.classes, member.loaded.category_ids) != (first.classes, first.category_ids):
+                raise ConfigError(f"{member.loaded.source}: classes/category ids differ from "
+                                  f"{first.source}'s; an ensemble's detectors need the same ones")
+        self.members, self.loaded = list(members), first
+        self.flip, self.scales = flip, tuple(scales or (1.0,))
+        if any(s <= 0 for s in self.scales):
+            raise ConfigError(f"scales must be positive, got {list(self.scales)}")
+        self.fusion, self.iou_threshold, self.max_det = fusion, iou_threshold, max_det
+
+    def views(self, images: Sequence[np.ndarray]) -> list[tuple[list[np.ndarray], float, bool]]:
+        """``(images, scale, mirrored)`` for every view the members run on."""
+        out = []
+        for scale in self.scales:
+            scaled = list(images) if scale == 1.0 else [
+                cv2.resize(im, (max(1, round(im.shape[1] * scale)), max(1, round(im.shape[0] * scale))),
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+                for im in images]
+            out.append((scaled, scale, False))
+            if self.flip:
+                out.append(([np.ascontiguousarray(im[:, ::-1]) for im in scaled], scale, True))
+        return out
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
+        """Per image: the fused ``[{"bbox", "label", "class", "category_id", "score"}, ...]``."""
+        pooled: list[list[tuple[list[float], int, float]]] = [[] for _ in images]
+        sources = 0
+        for view, scale, mirrored in self.views(images):
+            for member in self.members:
+                sources += 1
+                for i, (rows, image) in enumerate(zip(member(view), view, strict=True)):
+                    width = image.shape[1]
+                    for row in rows:
+                        x1, y1, x2, y2 = row["bbox"]
+                        if mirrored:
+                            x1, x2 = width - x2, width - x1
+                        box = [x1 / scale, y1 / scale, x2 / scale, y2 / scale]
+                        pooled[i].append((box, row["label"], row["score"]))
+        return [self._fuse(rows, sources) for rows in pooled]
+
+    def _fuse(self, rows: list[tuple[list[float], int, float]], sources: int) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        boxes = torch.tensor([r[0] for r in rows], dtype=torch.float32)  # [N, 4]
+        labels = torch.tensor([r[1] for r in rows], dtype=torch.int64)
+        scores = torch.tensor([r[2] for r in rows], dtype=torch.float32)
+        if self.fusion == "wbf":
+            boxes, scores, labels = weighted_boxes_fusion(boxes, scores, labels, sources,
+                                                          self.iou_threshold)
+        else:
+            keep = batched_nms(boxes, scores, labels, self.iou_threshold)
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        return [{"bbox": box, "label": label, "class": self.loaded.class_name(label),
+                 "category_id": self.loaded.category_id(label), "score": score}
+                for box, label, score in zip(boxes[: self.max_det].tolist(),
+                                             labels[: self.max_det].tolist(),
+                                             scores[: self.max_det].tolist(), strict=True)]
+
+
 def split_sources(sources: Sequence[str]) -> tuple[list[Path], list[Path]]:
     """(image files, video files) named by files, folders and globs."""
     videos = [Path(s) for s in sources if Path(s).suffix.lower() in VIDEO_EXTENSIONS]
@@ -199,7 +287,7 @@ def write_image(path: Path, image: np.ndarray) -> None:
 
 
 def detect_to_dir(
-    weights: str | os.PathLike,
+    weights: str | os.PathLike | Sequence[str | os.PathLike],
     sources: Sequence[str] = (),
     out: str | os.PathLike = "runs/detect/predict",
     *,
@@ -218,11 +306,17 @@ def detect_to_dir(
     resume: bool = False,
     skip_invalid: bool = False,
     progress: bool = True,
+    tta: bool = False,
+    scales: Sequence[float] | None = None,
+    fusion: str = "wbf",
+    fusion_iou: float = 0.55,
 ) -> PredictSummary:
     """Detect objects in ``sources`` (or ``gt``'s images) and write the results under ``out``.
 
     ``score_thresh`` and ``max_det`` bound what the files hold; boxes drawn on the images need
-    ``draw_thresh`` too. ``classes``: keep only these class names / category ids.
+    ``draw_thresh`` too. ``classes``: keep only these class names / category ids. Several
+    ``weights``, ``tta`` (mirror image) or ``scales`` run an `EnsembleDetector` (``fusion``
+    "wbf" or "nms" at ``fusion_iou``).
     """
     out = Path(out)
     gt_ids, gt_categories = read_gt(gt, image_root) if gt else (None, None)
@@ -231,11 +325,17 @@ def detect_to_dir(
     images, videos = split_sources(sources) if sources else (sorted(gt_ids), [])
     ids = assign_image_ids(images, gt_ids, gt)
     dev = auto_device(device)
-    loaded = load_detector(weights, dev, model=model, box_score_thresh=score_thresh,
-                           box_detections_per_img=max_det)
+    sources_of_weights = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
+    members = [Detector(load_detector(w, dev, model=model, box_score_thresh=score_thresh,
+                                      box_detections_per_img=max_det), dev, precision, classes)
+               for w in sources_of_weights]
+    loaded = members[0].loaded
     if gt_categories is not None:
         check_gt_categories(loaded, gt_categories, gt)
-    detector = Detector(loaded, dev, precision, classes)
+    detector: Detector | EnsembleDetector = members[0]
+    if len(members) > 1 or tta or scales:
+        detector = EnsembleDetector(members, flip=tta, scales=scales, fusion=fusion,
+                                    iou_threshold=fusion_iou, max_det=max_det)
     log = RecordLog(out, resume)
     summary = PredictSummary(out, resumed=len(log.done))
     base = _common_parent(images)  # images/ mirrors the folders below the images' common one
