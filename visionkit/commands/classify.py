@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from visionkit.commands.arguments import positive_int, split_checkpoints
 from visionkit.commands.help_cache import print_help, wants_help
 
-USAGE = """usage: visionkit classify {fit,validate,test,predict} [options]
+USAGE = """usage: visionkit classify {fit,validate,test,bag,predict} [options]
 
   fit       train:       visionkit classify fit --config configs/classify/resnet18_finetune.yaml \\
                             --data.root DIR [--model.pretrained null|imagenet|PATH] \\
                             [--trainer.max_epochs N] [--trainer.default_root_dir OUT]
   validate  evaluate a checkpoint on the val split (same flags, plus --ckpt_path FILE)
   test      same as validate, logged as test_*
+  bag       N models on bootstrap resamples and their ensemble: --n N plus fit's flags
   predict   top-k classes of images: visionkit classify predict --ckpt FILE PATHS... [--out F]
 
 Every constructor argument of the task (--model.*) and data module (--data.*) is a flag;
@@ -62,13 +64,45 @@ def predict_main(argv: list[str]) -> int:
     return 0
 
 
+def bag_main(argv: list[str]) -> int:
+    """`classify bag --n N [--out DIR] <fit flags>`: N bootstrap members and their ensemble."""
+    parser = argparse.ArgumentParser(
+        prog="visionkit classify bag",
+        description="Bagging: train N models with the given `classify fit` flags, model i on a "
+                    "bootstrap resample of the training split (seed i, recorded in its "
+                    "checkpoints), then score each and their soft-vote ensemble on the val split.",
+        epilog="Every other flag goes to `visionkit classify fit` (e.g. --config FILE).")
+    parser.add_argument("--n", type=positive_int, default=5, help="members (default 5)")
+    parser.add_argument("--out", default="runs/classify/bag",
+                        help="folder of the members' runs and bag.json (default runs/classify/bag)")
+    args, fit_args = parser.parse_known_args(argv)
+    import json
+
+    from visionkit.fileio import write_json
+    from visionkit.inference.ensemble import score_members
+    from visionkit.tasks.bagging import fit_bag
+
+    members, val_samples, classes = fit_bag(fit_args, args.n, args.out)
+    report = {"members": [{"bootstrap_seed": m.seed, "best_val_acc": round(m.best_val_acc, 4),
+                           "checkpoint": m.best_model_path} for m in members],
+              **score_members([m.best_model_path for m in members], val_samples, classes)}
+    path = write_json(Path(args.out) / "bag.json", report)
+    print(json.dumps({k: v for k, v in report.items() if k != "members"}))
+    print(f"{args.n} members (best val_acc {', '.join(f'{m.best_val_acc:.4f}' for m in members)}); "
+          f"soft-vote ensemble val_acc {report['ensemble_acc']:.4f} against the members' mean "
+          f"{report['member_mean_acc']:.4f}; written to {path}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """Dispatch to LightningCLI (fit/validate/test) or to predict."""
+    """Dispatch to LightningCLI (fit/validate/test), to predict or to bag."""
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
     if argv[0] == "predict":
         return predict_main(argv[1:])
+    if argv[0] == "bag":
+        return bag_main(argv[1:])
     if argv[0] not in ("fit", "validate", "test"):
         print(f"visionkit classify: unknown subcommand {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2

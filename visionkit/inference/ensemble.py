@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from visionkit.data.image_folder import ImageFolderDataset, collate_classification
 from visionkit.errors import ConfigError
-from visionkit.inference.classification import LoadedClassifier
+from visionkit.inference.classification import LoadedClassifier, load_classifier
 from visionkit.progress import progress_bar
 
 VOTES = ("soft", "majority")
@@ -92,3 +92,24 @@ def ensemble_scores(members: Sequence[LoadedClassifier], paths: Sequence[str | o
         for i in indices:
             per_member[i] = torch.cat(batches[i]) if batches[i] else torch.zeros(0, len(first.classes))
     return kept or [], combine(torch.stack(per_member), vote)  # type: ignore[arg-type]
+
+
+def score_members(ckpts: Sequence[str | os.PathLike], samples: Sequence[tuple[str, int]],
+                  classes: Sequence[str], device: torch.device | str = "cpu") -> dict:
+    """Accuracy on labelled ``samples`` ``(path, label index into classes)`` of each checkpoint,
+    their mean, and of their soft-vote ensemble."""
+    members = [load_classifier(c, device) for c in ckpts]
+    check_members(members, [str(c) for c in ckpts])
+    if members[0].classes != list(classes):
+        raise ConfigError(f"{ckpts[0]}: classes {members[0].classes} differ from the data's {list(classes)}")
+    truth = {path: label for path, label in samples}
+    paths = list(truth)
+
+    def accuracy(chosen: Sequence[LoadedClassifier]) -> float:
+        kept, scores = ensemble_scores(chosen, paths, device=device)
+        return sum(truth[p] == t for p, t in zip(kept, scores.argmax(1).tolist(), strict=True)) / len(kept)
+
+    each = [accuracy([m]) for m in members]
+    return {"member_acc": [round(a, 4) for a in each],
+            "member_mean_acc": round(sum(each) / len(each), 4),
+            "ensemble_acc": round(accuracy(members), 4)}

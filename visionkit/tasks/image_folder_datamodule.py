@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info
@@ -58,6 +59,9 @@ class ImageFolderDataModule(L.LightningDataModule):
         mean: per-channel normalisation mean; null: the model's backbone's (ImageNet's if
             unknown), which is what its pretrained weights expect.
         std: per-channel normalisation std; null: the backbone's, as for ``mean``.
+        bootstrap_seed: train on a bootstrap resample of the training split (as many images,
+            drawn with replacement by this seed; null: the split itself), for bagging
+            (`visionkit classify bag`). Saved with the data module's arguments in checkpoints.
     """
 
     # What the run's skipped_files.txt lists (`SkippedFilesReport`).
@@ -80,6 +84,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         crop_fraction: float = 0.875,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        bootstrap_seed: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -156,6 +161,10 @@ class ImageFolderDataModule(L.LightningDataModule):
             rank_zero_info(f"{len(train_samples) + len(val_samples)} images: headers checked (over "
                            f"{DECODE_CHECK_MAX} in a folder); a file that does not decode is found "
                            f"when it is read")
+        if self.hparams.bootstrap_seed is not None:  # same size, drawn with replacement
+            draw = np.random.default_rng(self.hparams.bootstrap_seed).integers(
+                0, len(train_samples), len(train_samples))
+            train_samples = [train_samples[i] for i in draw]
         self.skipped = skipped
         mean, std = self.normalization()
         train_tf = classification_train_transform(
