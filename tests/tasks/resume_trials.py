@@ -1,5 +1,6 @@
 """Kill-and-resume trials: a `classify fit` is killed with SIGKILL at several points (seeded random
-times over the run, and while a checkpoint is being written), resumed with `--ckpt_path last`,
+times over the run, while a checkpoint is being written, and in the middle of a validation
+after the first epoch), resumed with `--ckpt_path last`,
 and compared with the uninterrupted run (validation metrics and final weights), in one process
 and under 2-process gloo DDP. The test suite runs one kill per mode (`test_resume.py`); this runs
 more and prints how many resumed exactly:
@@ -18,8 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.tasks._processes import DDP, subprocess_env
-from tests.tasks.test_resume import assert_same_run, fit_command
+from tests.tasks._processes import subprocess_env
+from tests.tasks.test_resume import RUNS, assert_same_run, fit_command
 from visionkit.data.synthetic import make_shapes_classification
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,16 +33,24 @@ def run(data: Path, out: Path, *extra: str) -> float:
     return time.monotonic() - start
 
 
-def kill_run(data: Path, out: Path, extra: tuple[str, ...], delay: float | None) -> str:
-    """Start a fit and SIGKILL it after ``delay`` seconds, or (None) while a checkpoint is written."""
+def kill_run(data: Path, out: Path, extra: tuple[str, ...], when: float | str) -> str:
+    """Start a fit and SIGKILL it after ``when`` seconds, while a checkpoint is written
+    (``"writing"``) or in the middle of a validation after the first epoch (``"validation"``:
+    the run gets a `ValidationMarker`, which holds that validation's first batch)."""
+    marker = out / "validating"
+    if when == "validation":
+        extra = (*extra, "--trainer.callbacks+=tests.tasks.markers.ValidationMarker",
+                 "--trainer.callbacks.init_args.path", str(marker))
     victim = subprocess.Popen(fit_command(data, out, *extra), cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=subprocess_env(), start_new_session=True)
     start = time.monotonic()
     while victim.poll() is None:
-        elapsed = time.monotonic() - start
-        if delay is not None and elapsed >= delay:
+        if isinstance(when, float) and time.monotonic() - start >= when:
             break
-        if delay is None and list(out.glob("version_*/checkpoints/.*")):  # atomic write's temporary
+        if when == "writing" and list(out.glob("version_*/checkpoints/.*")):  # atomic temporary
+            break
+        if when == "validation" and marker.exists():
+            time.sleep(0.2)  # inside the held validation batch
             break
         time.sleep(0.001)
     if victim.poll() is not None:
@@ -66,24 +75,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=5, help="random kill times per mode")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--modes", nargs="+", default=["single", "ddp"])
+    parser.add_argument("--modes", nargs="+", default=["single", "ddp"], choices=list(RUNS))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     data = make_shapes_classification(args.out / "data", n_train=24, n_val=8, size=32)
     report = {}
     for mode in args.modes:
-        extra = DDP if mode == "ddp" else ()
+        extra = RUNS[mode]
         whole = args.out / mode / "whole"
         duration = run(data, whole, *extra)
         rng = random.Random(args.seed)
-        delays = [rng.uniform(0.2, 1.0) * duration for _ in range(args.trials)] + [None]
+        points: list[float | str] = [rng.uniform(0.2, 1.0) * duration for _ in range(args.trials)]
         trials = []
-        for i, delay in enumerate(delays):
+        for i, when in enumerate([*points, "writing", "validation"]):
             cut = args.out / mode / f"cut{i}"
-            how = kill_run(data, cut, extra, delay)
+            how = kill_run(data, cut, extra, when)
             run(data, cut, "--ckpt_path", "last", *extra)
             exact = same_result(whole / "version_0", cut)
-            point = "while writing a checkpoint" if delay is None else f"after {delay:.1f} s"
+            point = {"writing": "while writing a checkpoint",
+                     "validation": "in the middle of a validation"}.get(when, f"after {when:.1f} s")
             trials.append({"kill": point, "outcome": how, "exact": exact})
             print(f"{mode}: kill {point}: {how}; resumed exactly: {exact}", flush=True)
         killed = [t for t in trials if t["outcome"].startswith("killed")]
