@@ -1,8 +1,10 @@
-"""Detections drawn on RGB uint8 images: one stable colour per class, labelled with name and score."""
+"""Detections drawn on RGB uint8 images (one stable colour per class, labelled with name and score),
+and images tiled into one captioned grid."""
 
 from __future__ import annotations
 
 import colorsys
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -37,3 +39,32 @@ def draw_detections(image: np.ndarray, boxes: np.ndarray, labels: Sequence[int],
         cv2.rectangle(out, (left, top), (left + tw + 4, top + th + base + 2), colour, cv2.FILLED)
         cv2.putText(out, text, (left + 2, top + th + 1), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out
+
+
+def image_grid(images: Sequence[np.ndarray], captions: Sequence[str] | None = None,
+               cell: int = 256, columns: int | None = None) -> np.ndarray:
+    """RGB uint8 ``[rows * cell, columns * cell, 3]``: each image scaled to fit its cell (aspect
+    kept, grey margin), its caption (if any) on a dark strip at the top."""
+    if not images:
+        raise ValueError("image_grid needs at least one image")
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    grid = np.full((rows * cell, columns * cell, 3), 114, np.uint8)
+    for i, image in enumerate(images):
+        scale = cell / max(image.shape[:2])
+        height, width = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        fitted = cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=interpolation)
+        top, left = (i // columns) * cell, (i % columns) * cell
+        grid[top:top + height, left:left + width] = fitted
+        if captions is not None and captions[i]:
+            _caption(grid, captions[i], left, top, cell)
+    return grid
+
+
+def _caption(grid: np.ndarray, text: str, left: int, top: int, cell: int) -> None:
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, cell / 600)
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    width = min(tw + 4, cell)
+    grid[top:top + th + base + 4, left:left + width] = (30, 30, 30)
+    cv2.putText(grid, text, (left + 2, top + th + 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)

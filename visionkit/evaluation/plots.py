@@ -6,6 +6,7 @@ writes it atomically.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from visionkit.evaluation.proposal_recall import RecallReport
 
 _MAX_LABELLED_CLASSES = 10  # more get grey lines and no legend entries
+COUNTERS = ("epoch", "step")  # metrics.csv columns that are not metrics
 
 
 def plot_pr_curve(result: CocoEvalResult, path: str | os.PathLike, iou: float | None = 0.5
@@ -124,3 +126,55 @@ def plot_box_sizes(sides: np.ndarray, path: str | os.PathLike, title: str = "") 
     ax.set(xlabel="box side, sqrt(area) in px", ylabel="boxes",
            title=f"Box sizes{': ' + title if title else ''} ({len(sides)} boxes)")
     return _save(fig, path)
+
+
+def read_metrics(metrics_csv: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per metric column of a Lightning ``metrics.csv``: (epochs, values) of its filled rows."""
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in (rows[0].keys() if rows else ()):
+        if name in COUNTERS:
+            continue
+        filled = [(float(r["epoch"]), float(r[name])) for r in rows if r.get(name) and r.get("epoch")]
+        if filled:
+            epochs, values = zip(*filled, strict=True)
+            out[name] = (np.asarray(epochs), np.asarray(values))
+    return out
+
+
+def plot_training_curves(metrics_csv: str | os.PathLike, path: str | os.PathLike) -> Path | None:
+    """results.png: one panel per quantity (``train_loss`` and ``val_loss`` share ``loss``, the
+    per-class ``val_acc/<name>`` share one), per-step values as a thin line, per-epoch values as
+    dots; None when nothing is logged yet."""
+    metrics = read_metrics(metrics_csv)
+    if not metrics:
+        return None
+    panels: dict[str, list[str]] = {}
+    for name in metrics:
+        quantity = name.removeprefix("train_").removeprefix("val_")
+        quantity = quantity.removesuffix("_step").removesuffix("_epoch")
+        if "/" in quantity:  # val_acc/<class>: one panel for all classes
+            quantity = quantity.split("/")[0] + " per class"
+        panels.setdefault(quantity, []).append(name)
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig = _figure((4.2 * columns, 3.2 * rows))
+    for index, (quantity, names) in enumerate(panels.items()):
+        ax = fig.add_subplot(rows, columns, index + 1)
+        for name in names:
+            epochs, values = metrics[name]
+            if len(np.unique(epochs)) < len(epochs):  # logged per step: a line over fractional epochs
+                position = np.concatenate([_spread(epochs[epochs == e], e) for e in np.unique(epochs)])
+                ax.plot(position, values, lw=0.8, alpha=0.7, label=name)
+            else:
+                ax.plot(epochs, values, marker="o", ms=3, label=name)
+        ax.set(title=quantity, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _spread(epochs: np.ndarray, epoch: float) -> np.ndarray:
+    """Positions ``epoch + i / n`` for the ``n`` step rows logged in one epoch."""
+    return epoch + np.arange(len(epochs)) / len(epochs)

@@ -19,7 +19,8 @@ from typing import Any
 import cv2
 import lightning as L
 
-from visionkit.evaluation.training_pictures import image_grid, plot_training_curves
+from visionkit.evaluation.drawing import image_grid
+from visionkit.evaluation.plots import plot_training_curves
 from visionkit.fileio import atomic_write_with
 
 BATCH_PICTURE = "train_batch0.jpg"
