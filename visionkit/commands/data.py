@@ -32,7 +32,9 @@ def main(argv: list[str]) -> int:
                                            "skipped. Default: VOC/LabelMe the names met, sorted; "
                                            "YOLO classes.txt beside the labels")
     convert.add_argument("--images", help="VOC: the image folder (default ../JPEGImages beside "
-                                          "the XML folder); YOLO: the labels folder")
+                                          "the XML folder)")
+    convert.add_argument("--labels", help="YOLO: the labels folder (default: the image path with "
+                                          "its last images/ replaced by labels/, else beside the images)")
     convert.add_argument("--image-root", help="what COCO file_name is relative to (default: the "
                                               "image folder; --to yolo: the JSON's folder)")
     convert.add_argument("--split", help="VOC: a file of image stems to convert (ImageSets/Main/*.txt)")
@@ -60,8 +62,10 @@ def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if (args.source_format == "coco") != (args.to == "yolo"):
         parser.error("convert --from voc|yolo|labelme --to coco, or --from coco --to yolo")
-    if args.split and args.source_format != "voc":
-        parser.error("--split is for --from voc")
+    if (args.split or args.images) and args.source_format != "voc":
+        parser.error("--split and --images are for --from voc")
+    if args.labels and args.source_format != "yolo":
+        parser.error("--labels is for --from yolo")
     if args.to == "yolo":
         images, boxes, issues = write_yolo(args.source, args.out, args.image_root)
         listed = Path(args.out) / "issues.txt"
@@ -73,7 +77,8 @@ def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     classes = read_class_names(args.classes) if args.classes else None
     ids = read_class_names(args.split) if args.split else None
     labels = convert_to_coco(args.source_format, args.source, args.out, images=args.images,
-                             image_root=args.image_root, classes=classes, ids=ids)
+                             labels_dir=args.labels, image_root=args.image_root, classes=classes,
+                             ids=ids)
     listed = issues_path(args.out)
     print(f"wrote {args.out}: {len(labels.images)} images, {labels.num_boxes} boxes, "
           f"{len(labels.classes)} classes ({', '.join(labels.classes)}); "

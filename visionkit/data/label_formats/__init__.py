@@ -29,17 +29,18 @@ __all__ = ["SOURCE_FORMATS", "LabelSet", "convert_to_coco", "issues_path", "read
 
 def convert_to_coco(fmt: str, source: str | os.PathLike, out: str | os.PathLike, *,
                     images: str | os.PathLike | None = None,
+                    labels_dir: str | os.PathLike | None = None,
                     image_root: str | os.PathLike | None = None,
                     classes: list[str] | None = None, ids: list[str] | None = None) -> LabelSet:
     """Read ``source`` in format ``fmt`` and write its COCO JSON to ``out`` (atomically).
 
-    ``images``: VOC's image folder, or YOLO's labels folder. ``ids``: VOC only, the stems to
-    read. Raises `DatasetError` when nothing is left to write.
+    ``images``: VOC's image folder; ``labels_dir``: YOLO's labels folder; ``ids``: VOC only,
+    the stems to read. Raises `DatasetError` when nothing is left to write.
     """
     if fmt == "voc":
         labels = read_voc(source, images, image_root=image_root, classes=classes, ids=ids)
     elif fmt == "yolo":
-        labels = read_yolo(source, labels=images, image_root=image_root, classes=classes)
+        labels = read_yolo(source, labels=labels_dir, image_root=image_root, classes=classes)
     elif fmt == "labelme":
         labels = read_labelme(source, image_root=image_root, classes=classes)
     else:

@@ -78,11 +78,11 @@ def _read_file(path: Path, images: Path, root: Path, labels: LabelSet) -> None:
         labels.issue(str(path), f"image {image_path} is missing or unreadable")
         return
     size = tree.find("size")
-    if size is not None and _text(size, "width") not in (None, "0"):
-        stated = (_number(_text(size, "width")), _number(_text(size, "height")))
-        if stated != (width, height):
-            labels.issue(str(path), f"<size> says {stated[0]:g}x{stated[1]:g} but the image is "
-                                    f"{width}x{height}", "used the image's size")
+    stated = (None, None) if size is None else (_number(_text(size, "width")),
+                                                 _number(_text(size, "height")))
+    if None not in stated and stated != (0, 0) and stated != (width, height):  # 0 x 0: unknown
+        labels.issue(str(path), f"<size> says {stated[0]:g}x{stated[1]:g} but the image is "
+                                f"{width}x{height}", "used the image's size")
     image = LabeledImage(relative_name(image_path, root), width, height)
     for index, obj in enumerate(tree.findall("object")):
         record = f"{path} object {index}"
