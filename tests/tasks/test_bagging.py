@@ -1,4 +1,5 @@
-"""`visionkit classify bag`: members on bootstrap resamples (recorded), scored alone and together."""
+"""`visionkit classify bag`: members on bootstrap resamples (recorded), scored alone and together;
+the data module's resample and its validation decoding."""
 
 import json
 from collections import Counter
@@ -46,3 +47,28 @@ def test_bag_trains_members_and_scores_their_ensemble(shapes, tmp_path, capsys):
     assert report["member_mean_acc"] == round(sum(report["member_acc"]) / 2, 4)
     assert 0 <= report["ensemble_acc"] <= 1
     assert f"soft-vote ensemble val_acc {report['ensemble_acc']:.4f}" in capsys.readouterr().out
+
+
+def test_validation_reads_large_jpegs_as_predict_does(tmp_path):
+    """Training may decode a large JPEG at reduced scale; validation decodes it whole, exactly
+    as `classify predict` preprocesses it, so a checkpoint predicts the accuracy its run logged."""
+    import numpy as np
+    from PIL import Image
+
+    from visionkit.data.images import read_image
+    from visionkit.data.transforms import classification_eval_transform
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            Image.fromarray(rng.integers(0, 255, (800, 1000, 3), dtype=np.uint8)).save(folder / "x.jpg")
+    dm = ImageFolderDataModule(str(tmp_path), image_size=64, num_workers=0)
+    dm.setup()
+    path = dm.val_set.samples[0][0]
+    mean, std = dm.normalization()
+    expected = classification_eval_transform(64, mean, std, crop_fraction=dm.crop_fraction)(
+        image=read_image(path))["image"]
+    assert torch.equal(dm.val_set[0]["image"], expected)
+    assert dm.train_set.decode_min_side == 128  # training keeps the fast reduced-scale decode

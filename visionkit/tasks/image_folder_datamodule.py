@@ -172,12 +172,12 @@ class ImageFolderDataModule(L.LightningDataModule):
             hflip=self.hparams.hflip, color_jitter=self.hparams.color_jitter)
         eval_tf = classification_eval_transform(self.image_size, mean, std,
                                                 crop_fraction=self.crop_fraction)
-        # Decoding large JPEGs at reduced scale: the short side stays ≥ 2× the crop's side.
-        decode = 2 * self.image_size
+        # Training decodes large JPEGs at reduced scale (the short side stays ≥ 2× the crop's
+        # side); validation decodes them whole, as `classify predict` and `visionkit.load` do, so
+        # a checkpoint predicts the accuracy its run logged.
         self.train_set = ImageFolderDataset(train_samples, self.classes, train_tf,
-                                            self.skip_invalid, decode)
-        self.val_set = ImageFolderDataset(val_samples, self.classes, eval_tf, self.skip_invalid,
-                                          decode)
+                                            self.skip_invalid, 2 * self.image_size)
+        self.val_set = ImageFolderDataset(val_samples, self.classes, eval_tf, self.skip_invalid)
 
     def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
         # its own generator: starting an epoch's iterator must not draw from the global RNG
