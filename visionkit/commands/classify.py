@@ -33,6 +33,9 @@ def predict_main(argv: list[str]) -> int:
     parser.add_argument("--vote", choices=["soft", "majority"], default="soft",
                         help="how an ensemble combines: soft (mean probability, default) or "
                              "majority (share of the members' top-1 votes)")
+    parser.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch",
+                        help="onnxruntime: export each checkpoint to ONNX beside --out and run that "
+                             "(a .onnx --ckpt from `visionkit export` always runs in ONNX Runtime)")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average each model over the image and its "
                              "mirror image")
@@ -52,6 +55,13 @@ def predict_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)  # before the heavy imports: --help is instant
     ckpts, images = split_checkpoints(args.ckpt)
     from visionkit.inference.classification import predict_to_file
+
+    if args.backend == "onnxruntime":
+        from visionkit.inference.onnx_backend import as_onnx_files
+
+        folder = Path(args.out or "runs/classify/predict/predictions.csv").parent
+        ckpts = as_onnx_files(ckpts, folder)
+        print(f"running {', '.join(ckpts)} in ONNX Runtime")
 
     out = predict_to_file(ckpts, [*images, *args.sources, *args.source], out=args.out,
                           top_k=args.top_k, batch_size=args.batch_size,

@@ -69,6 +69,9 @@ def predict_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda:0…")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                         help="auto: bf16/fp16 autocast on CUDA, fp32 elsewhere")
+    parser.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch",
+                        help="onnxruntime: export each checkpoint to ONNX in --out and run that "
+                             "(a .onnx --weights from `visionkit export` always runs in ONNX Runtime)")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: also run on the mirror image, boxes mapped back")
     parser.add_argument("--scales", type=float, nargs="+", default=None, metavar="S",
@@ -92,6 +95,12 @@ def predict_main(argv: list[str]) -> int:
     args = predict_parser().parse_args(argv)  # before the heavy imports: --help is instant
     weights, images = split_checkpoints(args.weights)
     from visionkit.inference.detection import detect_to_dir
+
+    if args.backend == "onnxruntime":
+        from visionkit.inference.onnx_backend import as_onnx_files
+
+        weights = as_onnx_files(weights, args.out)
+        print(f"running {', '.join(weights)} in ONNX Runtime")
 
     summary = detect_to_dir(weights, [*images, *args.sources, *args.source], args.out, model=args.model,
                             gt=args.gt, image_root=args.image_root, score_thresh=args.score_thresh,

@@ -52,7 +52,12 @@ class LoadedClassifier:
 
 def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu"
                     ) -> LoadedClassifier:
-    """Rebuild the classifier saved by `visionkit classify fit` (tensors only are unpickled)."""
+    """Rebuild the classifier saved by `visionkit classify fit` (tensors only are unpickled);
+    a ``.onnx`` file from `visionkit export` runs in ONNX Runtime instead (on the CPU)."""
+    if Path(ckpt).suffix.lower() == ".onnx":
+        from visionkit.inference.onnx_backend import load_onnx_classifier  # it builds on this module
+
+        return load_onnx_classifier(ckpt)
     return classifier_from_checkpoint(load_checkpoint_file(ckpt), Path(ckpt), device)
 
 

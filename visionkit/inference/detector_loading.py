@@ -47,7 +47,8 @@ def coco_category_names() -> list[str]:
 
 def load_detector(weights: str | os.PathLike, device: torch.device | str = "cpu", *,
                   model: str = COCO_MODEL, **options: Any) -> LoadedDetector:
-    """Detector from ``weights``: a visionkit detection checkpoint, or "coco" for model ``model``.
+    """Detector from ``weights``: a visionkit detection checkpoint, a ``.onnx`` file from
+    `visionkit export` (run in ONNX Runtime), or "coco" for model ``model``.
 
     ``options`` override the saved builder options (e.g. ``box_score_thresh``,
     ``box_detections_per_img``, ``min_size``); only tensors are unpickled from the file. The
@@ -62,6 +63,11 @@ def load_detector(weights: str | os.PathLike, device: torch.device | str = "cpu"
     if not path.is_file():
         raise ConfigError(f"{path}: no such checkpoint (pass a file written by `visionkit detect fit` "
                           f"or --weights coco)")
+    if path.suffix.lower() == ".onnx":  # `visionkit export`'s file, in ONNX Runtime
+        from visionkit.inference.onnx_backend import load_onnx_detector  # it builds on this module
+
+        return load_onnx_detector(path, options.get("box_score_thresh", 0.05),
+                                  options.get("box_detections_per_img", 100))
     return detector_from_checkpoint(load_checkpoint_file(path), path, device, **options)
 
 

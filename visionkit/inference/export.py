@@ -108,6 +108,8 @@ def _detector_exportable(loaded: LoadedDetector) -> Exportable:
                                "it itself (min_size/max_size below); boxes come back in the "
                                "input image's pixels"],
                 "min_size": list(transform.min_size), "max_size": transform.max_size,
+                "box_score_thresh": loaded.model.roi_heads.score_thresh,
+                "detections_per_img": loaded.model.roi_heads.detections_per_img,
                 "outputs": outputs, "classes": loaded.classes,
                 "category_ids": loaded.category_ids}
     dynamic_axes = {"image": {1: "height", 2: "width"}, **{name: {0: "detections"} for name in outputs}}

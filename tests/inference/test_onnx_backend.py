@@ -1,0 +1,71 @@
+"""ONNX Runtime behind `classify predict` / `detect predict`: an exported file (or --backend
+onnxruntime) gives PyTorch's predictions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from visionkit.cli import main
+from visionkit.data.synthetic import SHAPES, make_shapes_classification
+from visionkit.data.synthetic_detection import make_shapes_detection
+from visionkit.errors import ConfigError
+from visionkit.inference.classification import load_classifier
+from visionkit.inference.detector_loading import load_detector
+from visionkit.inference.export import export_model
+from visionkit.models.weights import REPO_WEIGHTS
+from visionkit.tasks.checkpoint_io import save_task_checkpoint
+from visionkit.tasks.classification import ClassificationTask
+
+pytest.importorskip("onnxruntime")
+DETECTOR = REPO_WEIGHTS / "demo_shapes_detector.ckpt"
+
+
+def predictions(out):
+    return {r["path"]: r["top"] for r in json.loads(out.read_text())}
+
+
+def test_classifier_onnx_file_and_backend_predict_as_pytorch(tmp_path):
+    torch.manual_seed(0)
+    task = ClassificationTask("resnet18", 3, class_names=list(SHAPES[:3]), image_size=32)
+    ckpt = save_task_checkpoint(task, tmp_path / "cls.ckpt")
+    onnx = export_model(ckpt, "onnx", tmp_path / "cls.onnx")
+    root = make_shapes_classification(tmp_path / "data", SHAPES[:3], n_train=0, n_val=2, size=48)
+    runs = {"pytorch": ["--ckpt", str(ckpt)], "file": ["--ckpt", str(onnx)],
+            "backend": ["--ckpt", str(ckpt), "--backend", "onnxruntime"]}
+    got = {}
+    for name, args in runs.items():
+        out = tmp_path / name / "pred.json"
+        assert main(["classify", "predict", *args, str(root / "val"), "--out", str(out), "--top-k", "3"]) == 0
+        got[name] = predictions(out)
+    assert (tmp_path / "backend" / "cls.onnx").is_file()  # the checkpoint, exported beside --out
+    for name in ("file", "backend"):
+        assert got[name].keys() == got["pytorch"].keys()
+        for path, top in got["pytorch"].items():
+            assert [h["class"] for h in got[name][path]] == [h["class"] for h in top]
+            assert [h["prob"] for h in got[name][path]] == pytest.approx([h["prob"] for h in top], abs=1e-4)
+
+
+def test_detector_backend_onnxruntime_gives_pytorch_s_detections(tmp_path):
+    scenes = make_shapes_detection(tmp_path / "scenes", SHAPES[:3], n_train=0, n_val=3, size=256,
+                                   max_objects=4, seed=7)
+    common = ["--gt", str(scenes / "val.json"), "--no-images", "--num-workers", "0"]
+    assert main(["detect", "predict", "--weights", str(DETECTOR), *common,
+                 "--out", str(tmp_path / "pt")]) == 0
+    assert main(["detect", "predict", "--weights", str(DETECTOR), "--backend", "onnxruntime", *common,
+                 "--out", str(tmp_path / "ort")]) == 0
+    pytorch, ort = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("pt", "ort"))
+    assert len(pytorch) == len(ort) > 3
+    for a, b in zip(pytorch, ort, strict=True):
+        assert (a["image_id"], a["category_id"]) == (b["image_id"], b["category_id"])
+        assert b["score"] == pytest.approx(a["score"], abs=1e-4)
+        assert b["bbox"] == pytest.approx(a["bbox"], abs=1e-2)
+
+
+def test_an_onnx_file_of_the_other_task_is_refused(tmp_path):
+    onnx = export_model(DETECTOR, "onnx", tmp_path / "det.onnx")
+    with pytest.raises(ConfigError, match="det.onnx: a detection model, not a classification one"):
+        load_classifier(onnx)
+    assert load_detector(onnx).classes == load_detector(DETECTOR).classes

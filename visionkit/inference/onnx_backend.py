@@ -1,0 +1,112 @@
+"""Running a file written by `visionkit export --format onnx` in ONNX Runtime, behind the same
+`LoadedClassifier` / `LoadedDetector` interface as a checkpoint (so `classify predict`,
+`detect predict` and ensembles take ``.onnx`` files as they take ``.ckpt`` files).
+
+A detector file takes one ``[3, H, W]`` image of any size; its score threshold and detection
+count are those it was exported with, so a lower ``--score-thresh`` than the file's cannot bring
+back what it dropped (a note says so). ONNX Runtime runs on the CPU here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from visionkit.errors import ConfigError
+from visionkit.inference.classification import LoadedClassifier
+from visionkit.inference.detector_loading import LoadedDetector
+from visionkit.inference.export import export_model, read_export_metadata
+
+
+def is_onnx_file(path: str | os.PathLike) -> bool:
+    """True for a ``.onnx`` file name."""
+    return Path(path).suffix.lower() == ".onnx"
+
+
+def _session(path: Path) -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(f"{path}: running an ONNX file needs onnxruntime: "
+                          f"pip install 'visionkit[export]'") from None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: no per-node placement notes
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxClassifierModel:
+    """Logits ``[B, K]`` of a normalised batch ``[B, 3, S, S]``, from an ONNX Runtime session."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        (logits,) = self.session.run(None, {"image": images.detach().float().cpu().numpy()})
+        return torch.from_numpy(np.asarray(logits))
+
+
+class OnnxDetectorModel:
+    """A detector's eval-mode call (list of 0–1 ``[3, H, W]`` images → list of detection dicts)
+    from an ONNX Runtime session, keeping scores above ``score_thresh`` and ``max_det`` per image."""
+
+    def __init__(self, session: Any, score_thresh: float, max_det: int) -> None:
+        self.session, self.score_thresh, self.max_det = session, score_thresh, max_det
+
+    def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        out = []
+        for image in images:  # the file takes one image
+            boxes, labels, scores = (torch.from_numpy(np.asarray(a)) for a in self.session.run(
+                None, {"image": image.detach().float().cpu().numpy()}))
+            keep = torch.where(scores > self.score_thresh)[0][: self.max_det]
+            out.append({"boxes": boxes[keep], "labels": labels[keep], "scores": scores[keep]})
+        return out
+
+
+def load_onnx_classifier(path: str | os.PathLike) -> LoadedClassifier:
+    """The classifier in an exported ``.onnx`` file, with its classes and preprocessing."""
+    path = Path(path)
+    meta = _metadata(path, "classification")
+    return LoadedClassifier(OnnxClassifierModel(_session(path)), list(meta["classes"]),  # type: ignore[arg-type]
+                            int(meta["image_size"]), float(meta["crop_fraction"]),
+                            list(meta["mean"]), list(meta["std"]))
+
+
+def load_onnx_detector(path: str | os.PathLike, score_thresh: float = 0.05,
+                       max_det: int = 100) -> LoadedDetector:
+    """The detector in an exported ``.onnx`` file, with its classes and category ids."""
+    path = Path(path)
+    meta = _metadata(path, "detection")
+    exported = meta.get("box_score_thresh")
+    if exported is not None and score_thresh < exported:
+        print(f"note: {path} was exported with score threshold {exported}; detections below it "
+              f"are not in the file", file=sys.stderr)
+    model = OnnxDetectorModel(_session(path), score_thresh, max_det)
+    return LoadedDetector(model, list(meta["classes"]), list(meta["category_ids"]), str(path))  # type: ignore[arg-type]
+
+
+def as_onnx_files(weights: list[str], folder: str | os.PathLike) -> list[str]:
+    """``weights`` with each checkpoint exported to ``folder/<stem>.onnx`` (``.onnx`` files and
+    "coco" pass through; "coco" then runs in PyTorch)."""
+    out = []
+    for name in weights:
+        if is_onnx_file(name) or name == "coco":
+            out.append(name)
+            continue
+        target = Path(folder) / f"{Path(name).stem}.onnx"
+        export_model(name, "onnx", target)
+        out.append(str(target))
+    return out
+
+
+def _metadata(path: Path, task: str) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    meta = read_export_metadata(path)
+    if meta.get("task") != task:
+        raise ConfigError(f"{path}: a {meta.get('task')} model, not a {task} one")
+    return meta
