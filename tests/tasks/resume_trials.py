@@ -92,8 +92,9 @@ def main() -> None:
             how = kill_run(data, cut, extra, when)
             run(data, cut, "--ckpt_path", "last", *extra)
             exact = same_result(whole / "version_0", cut)
-            point = {"writing": "while writing a checkpoint",
-                     "validation": "in the middle of a validation"}.get(when, f"after {when:.1f} s")
+            point = (f"after {when:.1f} s" if isinstance(when, float) else
+                     {"writing": "while writing a checkpoint",
+                      "validation": "in the middle of a validation"}[when])
             trials.append({"kill": point, "outcome": how, "exact": exact})
             print(f"{mode}: kill {point}: {how}; resumed exactly: {exact}", flush=True)
         killed = [t for t in trials if t["outcome"].startswith("killed")]

@@ -9,7 +9,11 @@ must equal torchvision's), "ours_inference" the same after `optimize_for_inferen
 folded into the convolutions, optionally channels-last: what `detect predict` runs; its
 backbone features are compared with torchvision's as the largest error relative to the
 largest value). Reported per model: median seconds per image, ratios to torchvision overall
-and per stage (transform, backbone, rpn, roi_heads; timed with forward hooks).
+and per stage (transform, backbone, rpn, roi_heads; timed with forward hooks). With
+``--onnxruntime``, the inference variant exported as `visionkit export` writes it runs in ONNX
+Runtime too (its ratio to the inference variant, and the share of that variant's detections it
+reproduces: with random weights its rounding picks other near-tied proposals, so equality is
+tested on trained weights instead, in tests/inference/test_onnx_backend.py).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import math
 import statistics
 import tempfile
 import time
+import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -53,21 +59,26 @@ def non_trivial(reference: nn.Module) -> nn.Module:
     return reference
 
 
-def same_detections(ours: dict, theirs: dict, score_tol: float = 1e-4, box_tol: float = 1e-3) -> bool:
-    """Each of ``theirs`` has its own equal detection (label, score, box) among ``ours``.
+def matched_detections(ours: dict, theirs: dict, score_tol: float = 1e-4, box_tol: float = 1e-3) -> int:
+    """How many of ``theirs`` have their own equal detection (label, score, box) among ``ours``.
 
     Matched one to one, not in sorted order: float rounding may swap detections whose scores tie.
     """
-    if len(ours["scores"]) != len(theirs["scores"]):
-        return False
     free = torch.ones(len(ours["scores"]), dtype=torch.bool)
+    matched = 0
     for score, label, box in zip(theirs["scores"], theirs["labels"], theirs["boxes"], strict=True):
         same = (free & (ours["labels"] == label) & ((ours["scores"] - score).abs() <= score_tol)
                 & ((ours["boxes"] - box).abs().amax(1) <= box_tol))
-        if not same.any():
-            return False
-        free[torch.where(same)[0][0]] = False
-    return True
+        if same.any():
+            free[torch.where(same)[0][0]] = False
+            matched += 1
+    return matched
+
+
+def same_detections(ours: dict, theirs: dict, score_tol: float = 1e-4, box_tol: float = 1e-3) -> bool:
+    """Each of ``theirs`` has its own equal detection among ``ours`` and none is left over."""
+    return (len(ours["scores"]) == len(theirs["scores"])
+            and matched_detections(ours, theirs, score_tol, box_tol) == len(theirs["scores"]))
 
 
 class StageTimer:
@@ -91,9 +102,26 @@ class StageTimer:
         return out
 
 
+def onnx_runner(detector: nn.Module, folder: Path) -> Callable[[list[torch.Tensor]], list[dict]]:
+    """``detector`` exported as `visionkit export` writes it, run by ONNX Runtime (every detection
+    the file keeps)."""
+    from visionkit.inference.detector_loading import LoadedDetector
+    from visionkit.inference.export import detector_exportable, write_onnx
+    from visionkit.inference.onnx_backend import OnnxDetectorModel, onnx_session
+
+    target = detector_exportable(LoadedDetector(detector, [str(i) for i in range(1, 91)],
+                                                list(range(1, 91)), "benchmark"))
+    path = folder / "detector.onnx"
+    with torch.no_grad(), warnings.catch_warnings():  # the exporter's notes (see export_model)
+        warnings.simplefilter("ignore")
+        write_onnx(target, path)
+    return OnnxDetectorModel(onnx_session(path), score_thresh=0.0, max_det=10**6)
+
+
 def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warmup: int,
-            channels_last: bool = True, min_seconds: float = 0.0) -> dict:
-    """Time one detector pair on ``images``; the JSON-ready dict of one model."""
+            channels_last: bool = True, min_seconds: float = 0.0, onnxruntime: bool = False) -> dict:
+    """Time one detector pair on ``images`` (and with ``onnxruntime`` the inference variant's ONNX
+    file in ONNX Runtime); the JSON-ready dict of one model."""
     import torchvision
 
     from visionkit.detection import create_detector
@@ -109,11 +137,13 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
         ours = create_detector(name, 91, pretrained=path, **options).eval()
         fast = optimize_for_inference(create_detector(name, 91, pretrained=path, **options),
                                       channels_last=channels_last)
-    models = {"ours": ours, "ours_inference": fast, "torchvision": reference}
-    timers = {k: StageTimer(m) for k, m in models.items()}
+        models: dict[str, Callable] = {"ours": ours, "ours_inference": fast, "torchvision": reference}
+        if onnxruntime:
+            models["onnxruntime"] = onnx_runner(fast, Path(tmp))
+    timers = {k: StageTimer(m) for k, m in models.items() if isinstance(m, nn.Module)}
     totals: dict[str, list[float]] = {k: [] for k in models}
     stages: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in models}
-    same = True
+    same, onnx_matched = True, []
     with torch.inference_mode():
         started = time.perf_counter()
         for _ in range(warmup):
@@ -131,16 +161,20 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
                     started = time.perf_counter()
                     outputs[key] = model([image])[0]
                     totals[key].append(time.perf_counter() - started)
-                    for stage, seconds in timers[key].take().items():
+                    for stage, seconds in (timers[key].take() if key in timers else {}).items():
                         stages[key][stage].append(seconds)
                 same = same and same_detections(outputs["ours"], outputs["torchvision"])
+                if onnxruntime:  # ONNX Runtime's rounding may pick other near-tied proposals
+                    reference_count = max(len(outputs["ours_inference"]["scores"]), 1)
+                    onnx_matched.append(matched_detections(outputs["onnxruntime"], outputs["ours_inference"],
+                                                           box_tol=1e-2) / reference_count)
         # Folding changes float rounding, and with random weights the RPN's near-tied scores
         # then pick other proposals: the inference variant is compared on the features.
         batch = ours.transform(images[:1])[0]
         expected, got = reference.backbone(batch), fast.backbone(batch)
         feature_error = max(float((got[k] - v).abs().max() / v.abs().max()) for k, v in expected.items())
     median = {k: statistics.median(v) for k, v in totals.items()}
-    per_stage = {stage: {k: round(statistics.median(stages[k][stage]), 4) for k in models}
+    per_stage = {stage: {k: round(statistics.median(stages[k][stage]), 4) for k in timers}
                  for stage in STAGES}
     for values in per_stage.values():
         for key in ("ours", "ours_inference"):
@@ -149,6 +183,9 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
             **{f"{k}_s": round(v, 4) for k, v in median.items()},
             "ratio": round(median["ours"] / median["torchvision"], 3),
             "inference_ratio": round(median["ours_inference"] / median["torchvision"], 3),
+            **({"onnxruntime_ratio_to_inference": round(median["onnxruntime"] / median["ours_inference"], 3),
+                "onnxruntime_ratio": round(median["onnxruntime"] / median["torchvision"], 3),
+                "onnxruntime_matched_share": round(statistics.mean(onnx_matched), 4)} if onnxruntime else {}),
             "stages": per_stage, "same_detections": same, "inference_feature_error": feature_error,
             "channels_last": channels_last, "fast_kernels": fast_kernels_enabled(),
             "images": len(images), "repeats": repeats}
@@ -170,6 +207,8 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--onnxruntime", action="store_true",
+                        help="also time the inference variant exported to ONNX, in ONNX Runtime")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                         help="the inference variant keeps contiguous (NCHW) convolution weights")
     args = parser.parse_args(argv)
@@ -181,6 +220,6 @@ def run(argv: list[str]) -> dict:
     for spec in args.models:
         name, _, size = spec.partition(":")
         results.append(compare(name, int(size or 800), images, args.repeats, args.warmup,
-                               args.channels_last, args.min_seconds))
+                               args.channels_last, args.min_seconds, args.onnxruntime))
     return {"benchmark": "detect-latency", "device": "cpu", "threads": torch.get_num_threads(),
             "image": [args.height, args.width], "results": results}

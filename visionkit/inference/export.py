@@ -75,7 +75,7 @@ def exportable(ckpt: str | os.PathLike) -> Exportable:
     """What to export from a classification or detection checkpoint (task read from its metadata)."""
     loaded = load_checkpoint_model(ckpt)
     if isinstance(loaded, LoadedDetector):
-        return _detector_exportable(loaded)
+        return detector_exportable(loaded)
     return _classifier_exportable(loaded)
 
 
@@ -91,7 +91,8 @@ def _classifier_exportable(loaded: LoadedClassifier) -> Exportable:
                       {"image": {0: "batch"}, "logits": {0: "batch"}}, metadata, graph_capture=True)
 
 
-def _detector_exportable(loaded: LoadedDetector) -> Exportable:
+def detector_exportable(loaded: LoadedDetector) -> Exportable:
+    """What to export from a loaded detector (traced on a ``min_size`` square; any size runs)."""
     if getattr(loaded.model, "proposal_generator", None) is not None:
         raise ConfigError(f"{loaded.source}: {loaded.model.config.get('name')} computes its proposals "
                           f"with selective search (numpy, outside the graph), so it cannot be exported; "

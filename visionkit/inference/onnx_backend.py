@@ -28,7 +28,8 @@ def is_onnx_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == ".onnx"
 
 
-def _session(path: Path) -> Any:
+def onnx_session(path: str | os.PathLike) -> Any:
+    """An ONNX Runtime CPU session of ``path`` (a one-line `ConfigError` without onnxruntime)."""
     try:
         import onnxruntime
     except ImportError:
@@ -71,7 +72,7 @@ def load_onnx_classifier(path: str | os.PathLike) -> LoadedClassifier:
     """The classifier in an exported ``.onnx`` file, with its classes and preprocessing."""
     path = Path(path)
     meta = _metadata(path, "classification")
-    return LoadedClassifier(OnnxClassifierModel(_session(path)), list(meta["classes"]),  # type: ignore[arg-type]
+    return LoadedClassifier(OnnxClassifierModel(onnx_session(path)), list(meta["classes"]),  # type: ignore[arg-type]
                             int(meta["image_size"]), float(meta["crop_fraction"]),
                             list(meta["mean"]), list(meta["std"]))
 
@@ -85,7 +86,7 @@ def load_onnx_detector(path: str | os.PathLike, score_thresh: float = 0.05,
     if exported is not None and score_thresh < exported:
         print(f"note: {path} was exported with score threshold {exported}; detections below it "
               f"are not in the file", file=sys.stderr)
-    model = OnnxDetectorModel(_session(path), score_thresh, max_det)
+    model = OnnxDetectorModel(onnx_session(path), score_thresh, max_det)
     return LoadedDetector(model, list(meta["classes"]), list(meta["category_ids"]), str(path))  # type: ignore[arg-type]
 
 
