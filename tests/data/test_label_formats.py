@@ -222,3 +222,25 @@ def test_check_reports_counts_sizes_and_problems(tmp_path, capsys):
     assert "annotation id 4" in out[7] and "image_id 9 is not a (valid) image" in out[7]
     assert "image id 2" in out[8] and "the JSON says 40x30 but the file is 30x30" in out[8]
     assert (tmp_path / "report" / "box_sizes.png").stat().st_size > 1000
+
+
+def test_voc_split_files_with_per_class_flags_give_their_stems(tmp_path):
+    from visionkit.data.label_formats import read_split_ids
+
+    split = tmp_path / "dog_train.txt"
+    split.write_text("000005 -1\n000007  1\n\n000005 -1\n")
+    assert read_split_ids(split) == ["000005", "000007"]
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(DatasetError, match="empty.txt: no image ids"):
+        read_split_ids(tmp_path / "empty.txt")
+
+
+def test_yolo_images_sharing_a_label_file_are_named_not_mixed(tmp_path):
+    image(tmp_path / "a.png", 10, 10)
+    image(tmp_path / "a.jpg", 10, 10)
+    (tmp_path / "classes.txt").write_text("x\n")
+    (tmp_path / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    labels = read_yolo(tmp_path)
+    assert [i.file_name for i in labels.images] == ["a.jpg"]  # the first; the second is named
+    assert len(labels.issues) == 1 and "a.png" in str(labels.issues[0])
+    assert "also" in str(labels.issues[0]) and "a.jpg" in str(labels.issues[0])

@@ -97,7 +97,7 @@ def test_members_with_other_classes_are_refused_by_name(tmp_path, ckpts):
 
 
 def test_cli_predicts_with_several_checkpoints(ckpts, images, tmp_path, capsys):
-    assert split_checkpoints(["a.ckpt", "b.pt", "photos/", "x.png"]) == (["a.ckpt", "b.pt"],
+    assert split_checkpoints(["a.ckpt", "b.onnx", "photos/", "x.png"]) == (["a.ckpt", "b.onnx"],
                                                                         ["photos/", "x.png"])
     out = tmp_path / "pred.json"
     folder = str(images[0].parent.parent)

@@ -69,3 +69,16 @@ def test_an_onnx_file_of_the_other_task_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="det.onnx: a detection model, not a classification one"):
         load_classifier(onnx)
     assert load_detector(onnx).classes == load_detector(DETECTOR).classes
+
+
+def test_checkpoints_of_one_name_export_to_files_of_their_own(tmp_path):
+    from visionkit.inference.onnx_backend import as_onnx_files
+
+    first, second = tmp_path / "member_0" / "best.ckpt", tmp_path / "member_1" / "best.ckpt"
+    for path, seed in ((first, 0), (second, 1)):
+        path.parent.mkdir()
+        torch.manual_seed(seed)
+        save_task_checkpoint(ClassificationTask("resnet18", 2, class_names=["a", "b"], image_size=32), path)
+    files = as_onnx_files([str(first), str(second)], tmp_path / "out")
+    assert files == [str(tmp_path / "out" / "0_best.onnx"), str(tmp_path / "out" / "1_best.onnx")]
+    assert (tmp_path / "out" / "0_best.onnx").read_bytes() != (tmp_path / "out" / "1_best.onnx").read_bytes()

@@ -27,11 +27,11 @@ def probability(text: str) -> float:
     return value
 
 
-CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".onnx")
 
 
 def split_checkpoints(values: list[str]) -> tuple[list[str], list[str]]:
-    """``--ckpt A.ckpt B.ckpt photos/``: the leading checkpoint names (ending .ckpt, .pt or .pth),
+    """``--ckpt A.ckpt B.ckpt photos/``: the leading model files (ending .ckpt, .pt, .pth, .onnx),
     then the image sources (the first value is a checkpoint whatever its name)."""
     count = 1
     while count < len(values) and values[count].lower().endswith(CHECKPOINT_SUFFIXES):

@@ -28,8 +28,8 @@ def predict_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="visionkit classify predict",
                                      description="Top-k classes for image files, folders or globs.")
     parser.add_argument("--ckpt", required=True, nargs="+", metavar="CKPT",
-                        help="checkpoint written by `classify fit`; several (names ending .ckpt, "
-                             ".pt or .pth) predict as an ensemble")
+                        help="checkpoint written by `classify fit` (or its .onnx export); several "
+                             "(names ending .ckpt, .pt, .pth or .onnx) predict as an ensemble")
     parser.add_argument("--vote", choices=["soft", "majority"], default="soft",
                         help="how an ensemble combines: soft (mean probability, default) or "
                              "majority (share of the members' top-1 votes)")

@@ -56,6 +56,7 @@ def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         convert_to_coco,
         issues_path,
         read_class_names,
+        read_split_ids,
         write_issues,
         write_yolo,
     )
@@ -75,7 +76,7 @@ def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _print_issues(issues, listed)
         return 0
     classes = read_class_names(args.classes) if args.classes else None
-    ids = read_class_names(args.split) if args.split else None
+    ids = read_split_ids(args.split) if args.split else None
     labels = convert_to_coco(args.source_format, args.source, args.out, images=args.images,
                              labels_dir=args.labels, image_root=args.image_root, classes=classes,
                              ids=ids)
@@ -91,7 +92,7 @@ def _issue_summary(issues: list, listed: Path) -> str:
     if not issues:
         return "nothing skipped or fixed"
     clipped = sum(issue.action.startswith("clipped") for issue in issues)
-    skipped = sum(issue.action == "skipped" for issue in issues)
+    skipped = sum(issue.action in ("skipped", "dropped") for issue in issues)
     other = len(issues) - clipped - skipped
     return f"{skipped} records skipped, {clipped} boxes clipped, {other} other notes (in {listed})"
 

@@ -44,8 +44,8 @@ def predict_parser() -> argparse.ArgumentParser:
                     "a COCO results JSON (original category ids), a CSV and a JSON-lines log.")
     parser.add_argument("--weights", required=True, nargs="+", metavar="WEIGHTS",
                         help="checkpoint written by `visionkit detect fit`, or 'coco' (torchvision's "
-                             "COCO weights of --model, from weights/ or TORCH_HOME); several "
-                             "checkpoints (names ending .ckpt, .pt or .pth) predict as an ensemble")
+                             "COCO weights of --model, from weights/ or TORCH_HOME), or its .onnx export; "
+                             "several (names ending .ckpt, .pt, .pth or .onnx) predict as an ensemble")
     parser.add_argument("--model", default="fasterrcnn_resnet50_fpn",
                         help="detector for --weights coco (fasterrcnn_resnet50_fpn, "
                              "fasterrcnn_mobilenet_v3_large_fpn)")

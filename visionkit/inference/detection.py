@@ -170,33 +170,35 @@ class EnsembleDetector:
             raise ConfigError(f"scales must be positive, got {list(self.scales)}")
         self.fusion, self.iou_threshold, self.max_det = fusion, iou_threshold, max_det
 
-    def views(self, images: Sequence[np.ndarray]) -> list[tuple[list[np.ndarray], float, bool]]:
-        """``(images, scale, mirrored)`` for every view the members run on."""
+    def views(self, images: Sequence[np.ndarray]) -> list[tuple[list[np.ndarray], bool]]:
+        """``(images, mirrored)`` for every view the members run on (a scaled image's sides are
+        rounded: boxes map back by each side's own ratio)."""
         out = []
         for scale in self.scales:
             scaled = list(images) if scale == 1.0 else [
                 cv2.resize(im, (max(1, round(im.shape[1] * scale)), max(1, round(im.shape[0] * scale))),
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
                 for im in images]
-            out.append((scaled, scale, False))
+            out.append((scaled, False))
             if self.flip:
-                out.append(([np.ascontiguousarray(im[:, ::-1]) for im in scaled], scale, True))
+                out.append(([np.ascontiguousarray(im[:, ::-1]) for im in scaled], True))
         return out
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
         """Per image: the fused ``[{"bbox", "label", "class", "category_id", "score"}, ...]``."""
         pooled: list[list[tuple[list[float], int, float]]] = [[] for _ in images]
         sources = 0
-        for view, scale, mirrored in self.views(images):
+        for view, mirrored in self.views(images):
             for member in self.members:
                 sources += 1
                 for i, (rows, image) in enumerate(zip(member(view), view, strict=True)):
-                    width = image.shape[1]
+                    height, width = image.shape[:2]
+                    ratio_x, ratio_y = images[i].shape[1] / width, images[i].shape[0] / height
                     for row in rows:
                         x1, y1, x2, y2 = row["bbox"]
                         if mirrored:
                             x1, x2 = width - x2, width - x1
-                        box = [x1 / scale, y1 / scale, x2 / scale, y2 / scale]
+                        box = [x1 * ratio_x, y1 * ratio_y, x2 * ratio_x, y2 * ratio_y]
                         pooled[i].append((box, row["label"], row["score"]))
         return [self._fuse(rows, sources) for rows in pooled]
 

@@ -93,12 +93,14 @@ def load_onnx_detector(path: str | os.PathLike, score_thresh: float = 0.05,
 def as_onnx_files(weights: list[str], folder: str | os.PathLike) -> list[str]:
     """``weights`` with each checkpoint exported to ``folder/<stem>.onnx`` (``.onnx`` files and
     "coco" pass through; "coco" then runs in PyTorch)."""
+    stems = [Path(name).stem for name in weights]
+    unique = len(set(stems)) == len(stems)  # bag members are all best.ckpt: number them
     out = []
-    for name in weights:
+    for i, (name, stem) in enumerate(zip(weights, stems, strict=True)):
         if is_onnx_file(name) or name == "coco":
             out.append(name)
             continue
-        target = Path(folder) / f"{Path(name).stem}.onnx"
+        target = Path(folder) / (f"{stem}.onnx" if unique else f"{i}_{stem}.onnx")
         export_model(name, "onnx", target)
         out.append(str(target))
     return out

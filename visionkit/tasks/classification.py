@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -188,7 +188,11 @@ class ClassificationTask(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> None:  # noqa: D102
         self._eval_step(batch, "test")
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:  # noqa: D102
+    def on_train_start(self) -> None:  # noqa: D102
+        if self.ema is not None:  # a validation that raised may have left the average in
+            self.ema.end_eval(self.model)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: D102
         if self.ema is not None:
             self.ema.after_batch(self.model, self.trainer.global_step)
 
@@ -204,8 +208,11 @@ class ClassificationTask(L.LightningModule):
         """A training batch as RGB uint8 images (de-normalised) and their class names."""
         if batch["image"] is None:
             return [], []
+        datamodule = getattr(self.trainer, "datamodule", None)  # its --data.mean/std, if set
+        normalization = (datamodule.normalization() if hasattr(datamodule, "normalization")
+                         else self.normalization())
         mean, std = (torch.tensor(v, device=batch["image"].device)[:, None, None]
-                     for v in self.normalization())
+                     for v in normalization)
         images = (batch["image"].detach().float() * std + mean).clamp(0, 1)  # [B, 3, H, W]
         pixels = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
@@ -242,14 +249,18 @@ class ClassificationTask(L.LightningModule):
                                   title=f"{prefix} confusion, epoch {self.current_epoch}")
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        self._log_confusion("val")
-        if self.ema is not None:
-            self.ema.end_eval(self.model)
+        try:
+            self._log_confusion("val")
+        finally:
+            if self.ema is not None:
+                self.ema.end_eval(self.model)
 
     def on_test_epoch_end(self) -> None:  # noqa: D102
-        self._log_confusion("test")
-        if self.ema is not None:
-            self.ema.end_eval(self.model)
+        try:
+            self._log_confusion("test")
+        finally:
+            if self.ema is not None:
+                self.ema.end_eval(self.model)
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams

@@ -6,7 +6,7 @@ import math
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -184,7 +184,11 @@ class DetectionTask(L.LightningModule):
     def test_step(self, batch: tuple[list, list], batch_idx: int) -> None:  # noqa: D102
         self._eval_step(batch)
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:  # noqa: D102
+    def on_train_start(self) -> None:  # noqa: D102
+        if self.ema is not None:  # a validation that raised may have left the average in
+            self.ema.end_eval(self.model)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: D102
         if self.ema is not None:
             self.ema.after_batch(self.model, self.trainer.global_step)
 
@@ -218,14 +222,18 @@ class DetectionTask(L.LightningModule):
             self.log(f"{prefix}_{key}", value if value >= 0 else math.nan, prog_bar=key == "map")
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        self._log_map("val")
-        if self.ema is not None:
-            self.ema.end_eval(self.model)
+        try:
+            self._log_map("val")
+        finally:
+            if self.ema is not None:
+                self.ema.end_eval(self.model)
 
     def on_test_epoch_end(self) -> None:  # noqa: D102
-        self._log_map("test")
-        if self.ema is not None:
-            self.ema.end_eval(self.model)
+        try:
+            self._log_map("test")
+        finally:
+            if self.ema is not None:
+                self.ema.end_eval(self.model)
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from visionkit.data.coco_detection import Issue
 from visionkit.data.label_formats.labelme import read_labelme
-from visionkit.data.label_formats.labels import LabelSet, read_class_names, to_coco
+from visionkit.data.label_formats.labels import LabelSet, read_class_names, read_split_ids, to_coco
 from visionkit.data.label_formats.voc import read_voc
 from visionkit.data.label_formats.yolo import read_yolo, write_yolo
 from visionkit.errors import DatasetError
@@ -24,7 +24,8 @@ from visionkit.fileio import atomic_open, write_json
 SOURCE_FORMATS = ("voc", "yolo", "labelme")
 
 __all__ = ["SOURCE_FORMATS", "LabelSet", "convert_to_coco", "issues_path", "read_class_names",
-           "read_labelme", "read_voc", "read_yolo", "to_coco", "write_issues", "write_yolo"]
+           "read_labelme", "read_split_ids", "read_voc", "read_yolo", "to_coco", "write_issues",
+           "write_yolo"]
 
 
 def convert_to_coco(fmt: str, source: str | os.PathLike, out: str | os.PathLike, *,

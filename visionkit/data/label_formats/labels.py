@@ -110,6 +110,20 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     return names
 
 
+def read_split_ids(path: str | os.PathLike) -> list[str]:
+    """Image stems of a VOC split file (``ImageSets/Main/*.txt``: the first word of each line;
+    per-class files add a ``1``/``-1``/``0`` flag after it)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read the split ({err.strerror})") from None
+    ids = [line.split()[0] for line in lines if line.strip()]
+    if not ids:
+        raise DatasetError(f"{path}: no image ids (one per line)")
+    return list(dict.fromkeys(ids))  # in order, once each
+
+
 def relative_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
     """``path`` relative to ``root`` with ``/`` separators (a COCO ``file_name``)."""
     return Path(os.path.relpath(path, root)).as_posix()

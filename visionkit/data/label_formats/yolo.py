@@ -9,9 +9,11 @@ YOLO segmentation): its box is the polygon's extent. An image without a label fi
 no boxes (a negative; named in the issues). Class names come from ``--classes`` or the first
 ``classes.txt`` in the labels folder, its parent, the image root or the image list's folder.
 
-Writing (`write_yolo`): one label file per image of a COCO set, ``classes.txt`` (the categories
-in id order) and ``images.txt`` (the image paths, relative to the output folder), which
-`read_yolo` reads back. Crowd boxes have no YOLO form: they are left out and named.
+Writing (`write_yolo`): ``labels/<file_name>.txt`` per image of a COCO set (its path below the
+COCO image root), ``classes.txt`` (the categories in id order) and ``images.txt`` (the image
+paths, relative to the output folder). `read_yolo` reads them back from ``images.txt`` (labels
+and classes found beside it) with ``image_root`` = the COCO image root. Crowd boxes have no YOLO
+form: they are left out and named; so are two images whose label files would coincide.
 """
 
 from __future__ import annotations
@@ -45,7 +47,12 @@ def read_yolo(images: str | os.PathLike, *, labels: str | os.PathLike | None = N
     images = Path(images)
     paths = _image_paths(images)
     root = Path(image_root) if image_root is not None else (images if images.is_dir() else images.parent)
-    labels_dir = Path(labels) if labels is not None else _default_labels(root)
+    if labels is not None:
+        labels_dir = Path(labels)
+    elif images.is_file() and (images.parent / "labels").is_dir():  # write_yolo's layout
+        labels_dir = images.parent / "labels"
+    else:
+        labels_dir = _default_labels(root)
     if classes is None:
         places = (labels_dir, labels_dir.parent, root, images if images.is_dir() else images.parent)
         found = [d / CLASS_FILE for d in places if (d / CLASS_FILE).is_file()]
@@ -54,6 +61,7 @@ def read_yolo(images: str | os.PathLike, *, labels: str | os.PathLike | None = N
                                f"pass the names with --classes FILE (one per line)")
         classes = read_class_names(found[0])
     out = LabelSet(list(classes), fixed_classes=True)
+    claimed: dict[Path, Path] = {}  # label file -> the image it was read for
     for path in paths:
         try:
             width, height = image_size(path)
@@ -63,6 +71,11 @@ def read_yolo(images: str | os.PathLike, *, labels: str | os.PathLike | None = N
         name = relative_name(path, root)
         image = LabeledImage(name, width, height)
         label_file = labels_dir / Path(name).with_suffix(".txt")
+        if label_file in claimed:
+            out.issue(str(path), f"its label file {label_file} is also {claimed[label_file]}'s "
+                                 f"(same name, other extension)")
+            continue
+        claimed[label_file] = path
         if not label_file.is_file():
             out.issue(str(path), f"no label file {label_file}", "kept with no boxes")
         else:
@@ -140,8 +153,17 @@ def write_yolo(coco_file: str | os.PathLike, out_dir: str | os.PathLike,
     out_dir = Path(out_dir)
     index = {category: i for i, category in enumerate(dataset.category_ids)}
     written = 0
+    written_for: dict[Path, int] = {}  # label file -> image id
+    kept = []
     for record in dataset.records:
         name = relative_name(record.path, root)
+        label_file = out_dir / "labels" / Path(name).with_suffix(".txt")
+        if label_file in written_for:
+            issues.append(Issue(f"{coco_file} image id {record.image_id}", f"its label file "
+                                f"{label_file} is also image id {written_for[label_file]}'s", "skipped"))
+            continue
+        written_for[label_file] = record.image_id
+        kept.append(record)
         lines = []
         for box, category, crowd in zip(record.boxes, record.category_ids, record.iscrowd, strict=True):
             if crowd:
@@ -153,10 +175,10 @@ def write_yolo(coco_file: str | os.PathLike, out_dir: str | os.PathLike,
                       (x2 - x1) / record.width, (y2 - y1) / record.height)
             lines.append(f"{index[int(category)]} " + " ".join(f"{v:.8f}" for v in values))
             written += 1
-        with atomic_open(out_dir / "labels" / Path(name).with_suffix(".txt")) as f:
+        with atomic_open(label_file) as f:
             f.write("".join(line + "\n" for line in lines))
     with atomic_open(out_dir / CLASS_FILE) as f:
         f.write("".join(name + "\n" for name in dataset.classes))
     with atomic_open(out_dir / IMAGE_LIST) as f:
-        f.write("".join(relative_name(r.path, out_dir) + "\n" for r in dataset.records))
-    return len(dataset.records), written, issues
+        f.write("".join(relative_name(r.path, out_dir) + "\n" for r in kept))
+    return len(kept), written, issues
