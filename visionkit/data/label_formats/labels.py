@@ -5,7 +5,8 @@ root, size as `read_image` sees it) with their boxes (``xyxy`` pixels, class nam
 the class names in order, and one `Issue` per record it skipped or fixed. `to_coco` writes the
 set as a COCO instances dict with category ids ``1..K`` in class order.
 
-Every box goes through `add_box`: a box partly outside its image is clipped to it (and named),
+Every box goes through `add_box`: a box partly outside its image is clipped to it (and named,
+unless by less than `ROUNDING_PX`: the rounding of normalised coordinates),
 one with no area inside the image is skipped (and named), a class outside ``classes`` is skipped
 (and named) when the class list is fixed, else appended.
 """
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from visionkit.data.coco_detection import Issue
 from visionkit.errors import DatasetError
+
+ROUNDING_PX = 1e-3  # a box past the edge by less (normalised coordinates rounded) is clipped unnamed
 
 
 @dataclass
@@ -81,7 +84,7 @@ class LabelSet:
             self.issue(record, f"box {[x1, y1, x2, y2]} lies outside the {image.width}x"
                                f"{image.height} image")
             return
-        if clipped != (x1, y1, x2, y2):
+        if max(abs(a - b) for a, b in zip(clipped, (x1, y1, x2, y2), strict=True)) > ROUNDING_PX:
             self.issue(record, f"box {[x1, y1, x2, y2]} reaches outside the {image.width}x"
                                f"{image.height} image", f"clipped to {[round(v, 3) for v in clipped]}")
         image.boxes.append(Box(clipped, name, int(iscrowd), polygon))
