@@ -52,7 +52,7 @@ def run(argv: list[str]) -> dict:
 
     from visionkit.data.sources import expand_image_sources
     from visionkit.inference.classification import load_classifier
-    from visionkit.inference.ensemble import ensemble_scores
+    from visionkit.inference.ensemble import combine, members_probabilities
     from visionkit.tasks.fitting import fit_classifier
 
     model, data, trainer, epochs, root = config_sections(args.config)
@@ -72,19 +72,17 @@ def run(argv: list[str]) -> dict:
         for seed in seeds:
             record, _ = fit_classifier(root, Path(tmp) / f"seed{seed}", epochs=epochs, seed=seed,
                                        data=data, model=model, trainer=trainer)
-            member = load_classifier(record.best_model_path)
-            members.append(member)
-            kept, plain = ensemble_scores([member], val)
-            _, flipped = ensemble_scores([member], val, tta=True)
+            members.append(load_classifier(record.best_model_path))
             results.append({"seed": seed, "best_val_acc_logged": round(record.best, 4),
-                            "acc": round(accuracy(kept, plain, member.classes), 4),
-                            "acc_tta": round(accuracy(kept, flipped, member.classes), 4),
                             "train_seconds": round(record.seconds, 1)})
         classes = members[0].classes
         ensembles = {}
-        for vote in ("soft", "majority"):
-            for tta in (False, True):
-                kept, scores = ensemble_scores(members, val, vote=vote, tta=tta)
+        for tta in (False, True):  # every member's probabilities [M, N, K], read once
+            kept, probabilities = members_probabilities(members, val, tta=tta)
+            for result, member in zip(results, probabilities, strict=True):
+                result["acc_tta" if tta else "acc"] = round(accuracy(kept, member, classes), 4)
+            for vote in ("soft", "majority"):
+                scores = combine(probabilities, vote)
                 ensembles[f"{vote}{'_tta' if tta else ''}"] = round(accuracy(kept, scores, classes), 4)
     mean = sum(r["acc"] for r in results) / len(results)
     return {"benchmark": "ensemble", "config": str(args.config), "root": root, "epochs": epochs,

@@ -65,6 +65,18 @@ def ensemble_scores(members: Sequence[LoadedClassifier], paths: Sequence[str | o
                     skipped: list[tuple[str, str]] | None = None) -> tuple[list[str], torch.Tensor]:
     """(the paths read, their combined scores ``[N, K]``); unreadable images raise, or with a
     ``skipped`` list are appended there and left out."""
+    kept, probabilities = members_probabilities(members, paths, tta=tta, batch_size=batch_size,
+                                                num_workers=num_workers, device=device,
+                                                skipped=skipped)
+    return kept, combine(probabilities, vote)
+
+
+def members_probabilities(members: Sequence[LoadedClassifier], paths: Sequence[str | os.PathLike],
+                          *, tta: bool = False, batch_size: int = 32, num_workers: int = 0,
+                          device: torch.device | str = "cpu",
+                          skipped: list[tuple[str, str]] | None = None
+                          ) -> tuple[list[str], torch.Tensor]:
+    """(the paths read, every member's probabilities ``[M, N, K]``), as `ensemble_scores` reads them."""
     groups: dict[tuple, list[int]] = {}
     for index, member in enumerate(members):
         key = (member.image_size, member.crop_fraction, tuple(member.mean), tuple(member.std))
@@ -91,7 +103,7 @@ def ensemble_scores(members: Sequence[LoadedClassifier], paths: Sequence[str | o
         kept = read if kept is None else kept
         for i in indices:
             per_member[i] = torch.cat(batches[i]) if batches[i] else torch.zeros(0, len(first.classes))
-    return kept or [], combine(torch.stack(per_member), vote)  # type: ignore[arg-type]
+    return kept or [], torch.stack(per_member)  # type: ignore[arg-type]
 
 
 def score_members(ckpts: Sequence[str | os.PathLike], samples: Sequence[tuple[str, int]],
@@ -103,13 +115,13 @@ def score_members(ckpts: Sequence[str | os.PathLike], samples: Sequence[tuple[st
     if members[0].classes != list(classes):
         raise ConfigError(f"{ckpts[0]}: classes {members[0].classes} differ from the data's {list(classes)}")
     truth = {path: label for path, label in samples}
-    paths = list(truth)
+    kept, probabilities = members_probabilities(members, list(truth), device=device)  # [M, N, K]
+    labels = torch.tensor([truth[p] for p in kept])  # [N]
 
-    def accuracy(chosen: Sequence[LoadedClassifier]) -> float:
-        kept, scores = ensemble_scores(chosen, paths, device=device)
-        return sum(truth[p] == t for p, t in zip(kept, scores.argmax(1).tolist(), strict=True)) / len(kept)
+    def accuracy(scores: torch.Tensor) -> float:
+        return float((scores.argmax(1) == labels).float().mean())
 
-    each = [accuracy([m]) for m in members]
+    each = [accuracy(member) for member in probabilities]  # each member's own top class
     return {"member_acc": [round(a, 4) for a in each],
             "member_mean_acc": round(sum(each) / len(each), 4),
-            "ensemble_acc": round(accuracy(members), 4)}
+            "ensemble_acc": round(accuracy(combine(probabilities, "soft")), 4)}
