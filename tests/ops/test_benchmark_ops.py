@@ -31,3 +31,16 @@ def test_registered_and_dispatched(capsys):
     assert main(["ops", *TINY]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["benchmark"] == "ops"
+
+
+def test_roi_sweep_times_each_roi_size_and_reaches_past_the_map():
+    from visionkit.benchmarks.ops import sweep_rois
+
+    rois = sweep_rois(100, 25, 10, 12, 1 / 8, torch.Generator().manual_seed(0))
+    sides = (rois[:, 2:] - rois[:, :2]) / 8  # [100, 2] in map cells
+    assert sides.min() >= 1 and sides.max() <= 25
+    assert (rois[::5, 2:] > torch.tensor([12 * 8, 10 * 8])).any(1).all()  # a fifth past the edge
+    result = run([*TINY, "--roi-sweep", "4", "16"])
+    sweep = result["results"]["roi_align_sweep"]
+    assert [entry["max_cells"] for entry in sweep] == [4, 16]
+    assert all(entry["same_result"] is True and entry["ratio"] > 0 for entry in sweep)

@@ -38,6 +38,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--iou-boxes", type=int, default=1000, help="N for the N x N IoU matrix")
     parser.add_argument("--rois", type=int, default=1000)
     parser.add_argument("--feature", default="256x50x68", help="RoIAlign map as CxHxW")
+    parser.add_argument("--roi-sweep", type=int, nargs="*", default=[],
+                        help="also time roi_align on RoIs whose sides reach each of these many "
+                             "cells, at scale 1/8 (Fast R-CNN's single map), a fifth of them "
+                             "reaching past the map's edge, e.g. 4 8 16 25 32")
     return parser.parse_args(argv)
 
 
@@ -93,6 +97,26 @@ def _boxes(n: int, size: float, g: torch.Generator, device: torch.device) -> tor
     return torch.cat((xy, xy + wh), dim=1).to(device)
 
 
+def sweep_rois(count: int, cells: int, height: int, width: int, scale: float,
+               g: torch.Generator) -> torch.Tensor:
+    """``count`` RoIs ``[count, 4]`` (image pixels) with sides uniform in 1..``cells`` map cells
+    on a ``height`` x ``width`` map at ``scale``; a fifth start inside and reach past its edge."""
+    side = (torch.rand(count, 2, generator=g) * (cells - 1) + 1) / scale  # [count, 2] px
+    corner = torch.rand(count, 2, generator=g) * torch.tensor([width, height]) / scale  # [count, 2]
+    past = torch.arange(count) % 5 == 0  # [count]: pushed towards the bottom-right edge
+    corner[past] = (torch.tensor([width, height]) / scale - side[past] / 2).clamp(min=0)
+    return torch.cat((corner, corner + side), dim=1)
+
+
+def _roi_sweep_entry(cells: int, feats: torch.Tensor, count: int, g: torch.Generator,
+                     timing: dict) -> dict:
+    height, width = feats.shape[-2:]
+    rois = sweep_rois(count, cells, height, width, 1 / 8, g).to(feats.device)
+    return {"max_cells": cells, "rois": count, "spatial_scale": 1 / 8, "sampling_ratio": 2,
+            **_compare(lambda: ops.roi_align(feats, [rois], 7, 1 / 8, 2),
+                       lambda: tvops.roi_align(feats, [rois], 7, 1 / 8, 2), **timing)}
+
+
 def run(argv: list[str]) -> dict:
     """Time batched_nms, box_iou, roi_align and roi_pool against torchvision; return the JSON dict."""
     args = _parse(argv)
@@ -146,6 +170,10 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         **_compare(lambda: ops.roi_pool(feats, [rois], 7, 1 / 16),
                    lambda: tvops.roi_pool(feats, [rois], 7, 1 / 16), **timing),
     }
+
+    if args.roi_sweep:
+        results["roi_align_sweep"] = [_roi_sweep_entry(cells, feats, args.rois, g, timing)
+                                      for cells in args.roi_sweep]
 
     return {
         "benchmark": "ops",
