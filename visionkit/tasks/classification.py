@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -18,7 +18,7 @@ from visionkit.evaluation.confusion import ConfusionMatrix, plot_confusion_matri
 from visionkit.models import create_classifier, parameter_groups, set_group_trainable
 from visionkit.models.transfer import trainable_deepest
 from visionkit.tasks.callbacks import EpochSeeding, GradualUnfreezing, SkippedFilesReport
-from visionkit.tasks.ema import TaskEMA
+from visionkit.tasks.ema import EMAHooks, TaskEMA
 from visionkit.tasks.nonfinite import NonFiniteGuard
 from visionkit.tasks.optim import build_optimizer, build_scheduler
 from visionkit.tasks.pictures import TrainingPictures
@@ -188,19 +188,9 @@ class ClassificationTask(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> None:  # noqa: D102
         self._eval_step(batch, "test")
 
-    def on_train_start(self) -> None:  # noqa: D102
-        if self.ema is not None:  # a validation that raised may have left the average in
-            self.ema.end_eval(self.model)
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: D102
-        if self.ema is not None:
-            self.ema.after_batch(self.model, self.trainer.global_step)
-
     def on_validation_epoch_start(self) -> None:  # noqa: D102
         self.val_confusion.reset()
         self.val_loss_sum = [0.0, 0]
-        if self.ema is not None:
-            self.ema.begin_eval(self.model)
 
     on_test_epoch_start = on_validation_epoch_start
 
@@ -249,18 +239,10 @@ class ClassificationTask(L.LightningModule):
                                   title=f"{prefix} confusion, epoch {self.current_epoch}")
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        try:
-            self._log_confusion("val")
-        finally:
-            if self.ema is not None:
-                self.ema.end_eval(self.model)
+        self._log_confusion("val")
 
     def on_test_epoch_end(self) -> None:  # noqa: D102
-        try:
-            self._log_confusion("test")
-        finally:
-            if self.ema is not None:
-                self.ema.end_eval(self.model)
+        self._log_confusion("test")
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams
@@ -278,7 +260,7 @@ class ClassificationTask(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Best/last checkpoints on val_acc, skipped-file report, pictures, early stopping,
-        strategy callbacks."""
+        strategy callbacks, and the EMA's hooks when it is on."""
         callbacks: list[L.Callback] = [
             # best.ckpt: weights and record (a third of the size with SGD momentum); last.ckpt
             # keeps the optimizer state to resume from.
@@ -296,6 +278,8 @@ class ClassificationTask(L.LightningModule):
                                            patience=self.hparams.early_stopping_patience))
         if self.hparams.strategy == "gradual":
             callbacks.append(GradualUnfreezing(self.hparams.unfreeze_every))
+        if self.ema is not None:
+            callbacks.append(EMAHooks())
         return callbacks
 
     def checkpoint_record(self) -> CheckpointRecord:

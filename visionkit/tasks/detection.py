@@ -6,7 +6,7 @@ import math
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -32,7 +32,7 @@ from visionkit.evaluation import DetectionEvaluator
 from visionkit.evaluation.drawing import draw_detections
 from visionkit.models import parameter_groups
 from visionkit.tasks.callbacks import EpochSeeding, SkippedFilesReport
-from visionkit.tasks.ema import TaskEMA
+from visionkit.tasks.ema import EMAHooks, TaskEMA
 from visionkit.tasks.nonfinite import NonFiniteGuard
 from visionkit.tasks.optim import build_optimizer, build_scheduler
 from visionkit.tasks.pictures import TrainingPictures
@@ -184,18 +184,8 @@ class DetectionTask(L.LightningModule):
     def test_step(self, batch: tuple[list, list], batch_idx: int) -> None:  # noqa: D102
         self._eval_step(batch)
 
-    def on_train_start(self) -> None:  # noqa: D102
-        if self.ema is not None:  # a validation that raised may have left the average in
-            self.ema.end_eval(self.model)
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: D102
-        if self.ema is not None:
-            self.ema.after_batch(self.model, self.trainer.global_step)
-
     def on_validation_epoch_start(self) -> None:  # noqa: D102
         self.evaluator.reset()
-        if self.ema is not None:
-            self.ema.begin_eval(self.model)
 
     on_test_epoch_start = on_validation_epoch_start
 
@@ -222,18 +212,10 @@ class DetectionTask(L.LightningModule):
             self.log(f"{prefix}_{key}", value if value >= 0 else math.nan, prog_bar=key == "map")
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        try:
-            self._log_map("val")
-        finally:
-            if self.ema is not None:
-                self.ema.end_eval(self.model)
+        self._log_map("val")
 
     def on_test_epoch_end(self) -> None:  # noqa: D102
-        try:
-            self._log_map("test")
-        finally:
-            if self.ema is not None:
-                self.ema.end_eval(self.model)
+        self._log_map("test")
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams
@@ -256,8 +238,8 @@ class DetectionTask(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Best (val_map) and last checkpoints, the report of invalid records left out, epoch
-        seeding, pictures."""
-        return [
+        seeding, pictures, and the EMA's hooks when it is on."""
+        callbacks: list[L.Callback] = [
             # best.ckpt: weights and record (a third of the size with SGD momentum); last.ckpt
             # keeps the optimizer state to resume from.
             ModelCheckpoint(monitor="val_map", mode="max", filename="best", save_weights_only=True,
@@ -268,6 +250,7 @@ class DetectionTask(L.LightningModule):
             EpochSeeding(),
             TrainingPictures(),
         ]
+        return [*callbacks, EMAHooks()] if self.ema is not None else callbacks
 
     def checkpoint_record(self) -> CheckpointRecord:
         """What inference needs: the model's builder arguments, classes and category ids."""

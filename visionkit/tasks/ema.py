@@ -1,6 +1,11 @@
 """Weight EMA inside the tasks (``--model.ema_decay``): updated after each optimizer step, used for
 validation and testing, and the weights every checkpoint's ``state_dict`` holds.
 
+A task holds a `TaskEMA` as ``self.ema`` (None when off), adds the `EMAHooks` callback (the
+update and the swaps around validation and testing), and calls `TaskEMA.save` / `TaskEMA.load`
+from its own checkpoint hooks (a callback's are not called for weights-only checkpoints, nor
+before the weights are loaded).
+
 A checkpoint's ``state_dict`` holds the averaged weights, so predict, export, validate and
 `visionkit.load` use them with no further step. A full checkpoint (``last.ckpt``) also keeps the
 trained weights and the update count, so a resumed run continues exactly; a weights-only one
@@ -9,6 +14,9 @@ trained weights and the update count, so a resumed run continues exactly; a weig
 
 from __future__ import annotations
 
+from typing import Any
+
+import lightning as L
 from torch import nn
 
 from visionkit.models.ema import WeightEMA
@@ -70,3 +78,32 @@ class TaskEMA:
             for name, value in trained.items():
                 state[self.prefix + name] = value
             self.ema.updates, self.step = checkpoint[EMA_UPDATES]
+
+
+class EMAHooks(L.Callback):
+    """Drives the task's ``ema``: one update per optimizer step, the average swapped in for each
+    validation and test epoch and out at its end, and out again should the run stop in between."""
+
+    @staticmethod
+    def _swap_out(pl_module: L.LightningModule) -> None:
+        pl_module.ema.end_eval(pl_module.model)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+        self._swap_out(pl_module)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:  # noqa: D102
+        pl_module.ema.after_batch(pl_module.model, trainer.global_step)
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+        pl_module.ema.begin_eval(pl_module.model)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+        self._swap_out(pl_module)
+
+    on_test_epoch_start = on_validation_epoch_start
+    on_test_epoch_end = on_validation_epoch_end
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                     exception: BaseException) -> None:  # noqa: D102
+        self._swap_out(pl_module)
