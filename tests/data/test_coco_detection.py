@@ -1,6 +1,7 @@
 """CocoDetection: label maps, negatives, crowd boxes, and every invalid-record case named."""
 
 import json
+import warnings
 
 import cv2
 import numpy as np
@@ -75,6 +76,10 @@ def test_invalid_annotation_is_dropped_and_named(tmp_path, record, expected):
         CocoDetection(path, tmp_path, on_invalid="error")
     assert expected in str(err.value) and "\n" not in str(err.value)
     assert "-> dropped" not in str(err.value)  # nothing was dropped: the run stops
+    with warnings.catch_warnings():  # "collect": the same policy and issues, no warning
+        warnings.simplefilter("error")
+        collected = CocoDetection(path, tmp_path, on_invalid="collect")
+    assert collected.issues == ds.issues and len(collected) == len(ds)
 
 
 def test_box_reaching_outside_is_clipped_and_named(tmp_path):

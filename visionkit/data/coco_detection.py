@@ -9,7 +9,8 @@ so a detector needs ``num_classes = K + 1``); ``classes`` keeps the names and
 
 Invalid records never pass silently. Each is reported once with its annotation or image id,
 in ``dataset.issues`` and one warning, and handled by this policy (``on_invalid="error"``
-raises `DatasetError` listing them instead):
+raises `DatasetError` listing them instead; ``"collect"`` applies the policy without the
+warning, for a caller that reports ``dataset.issues`` itself):
 
 - image record without ``id``, ``file_name``, ``width`` or ``height``, or with a size ≤ 0:
   the image is dropped with its annotations;
@@ -90,7 +91,8 @@ class CocoDetection(Dataset):
         transform: ``(image uint8 HWC, target) -> (image, target)``, e.g. from
             `visionkit.data.detection_transforms.detection_train_transform` via
             `apply_detection_transform`; None keeps images and boxes as they are.
-        on_invalid: "warn" (apply the policy and warn once) or "error" (raise).
+        on_invalid: "warn" (apply the policy and warn once), "error" (raise) or "collect"
+            (apply the policy; the caller reports ``issues``).
         categories: category id -> name, defining the label map; default the file's own. Pass
             the training set's (`read_categories`) to a validation set so labels agree.
         proposals: ``(record, image) -> [P, 4]`` xyxy region proposals of an image (e.g. a
@@ -104,12 +106,12 @@ class CocoDetection(Dataset):
         image_root: str | os.PathLike,
         transform: Transform | None = None,
         *,
-        on_invalid: Literal["warn", "error"] = "warn",
+        on_invalid: Literal["warn", "error", "collect"] = "warn",
         categories: Mapping[int, str] | None = None,
         proposals: Callable[[ImageRecord, np.ndarray], np.ndarray] | None = None,
     ) -> None:
-        if on_invalid not in ("warn", "error"):
-            raise ValueError(f"on_invalid must be 'warn' or 'error', got {on_invalid!r}")
+        if on_invalid not in ("warn", "error", "collect"):
+            raise ValueError(f"on_invalid must be 'warn', 'error' or 'collect', got {on_invalid!r}")
         self.annotation_file = Path(annotation_file)
         self.image_root = Path(image_root)
         self.transform = transform
@@ -259,7 +261,7 @@ class CocoDetection(Dataset):
                            f"0 boxes{first}); a detector needs boxes to train on and be scored against")
 
     def _report(self, on_invalid: str) -> None:
-        if not self.issues:
+        if not self.issues or on_invalid == "collect":
             return
         head = f"{self.annotation_file}: {len(self.issues)} invalid records"
         if on_invalid == "error":  # one line: the first record and what is wrong with it

@@ -8,7 +8,6 @@ per class, per image and by size.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +53,7 @@ class LabelReport:
 
 def check_labels(annotation_file: str | os.PathLike, image_root: str | os.PathLike) -> LabelReport:
     """Read ``annotation_file`` (images under ``image_root``) and report counts and problems."""
-    with warnings.catch_warnings():  # its issues are reported, not warned
-        warnings.simplefilter("ignore")
-        dataset = CocoDetection(annotation_file, image_root)
+    dataset = CocoDetection(annotation_file, image_root, on_invalid="collect")  # reported below
     issues = list(dataset.issues)
     names = dict(zip(dataset.category_ids, dataset.classes, strict=True))
     per_class: Counter[str] = Counter({name: 0 for name in dataset.classes})

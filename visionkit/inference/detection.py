@@ -120,17 +120,19 @@ class Detector:
                    .permute(2, 0, 1).float().div_(255) for im in images]
         with autocast(self.device, self.precision):
             outputs = self.loaded.model(tensors)
-        results = []
-        for out in outputs:
-            boxes, scores = out["boxes"].float().cpu(), out["scores"].float().cpu()
-            labels = out["labels"].cpu()
-            rows = []
-            for box, label, score in zip(boxes.tolist(), labels.tolist(), scores.tolist()):
-                if self.keep_labels is None or label in self.keep_labels:
-                    rows.append({"bbox": box, "label": label, "class": self.loaded.class_name(label),
-                                 "category_id": self.loaded.category_id(label), "score": score})
-            results.append(rows)
-        return results
+        return [detection_rows(self.loaded, out["boxes"].float().cpu(), out["labels"].cpu(),
+                               out["scores"].float().cpu(), self.keep_labels) for out in outputs]
+
+
+def detection_rows(loaded: LoadedDetector, boxes: torch.Tensor, labels: torch.Tensor,
+                   scores: torch.Tensor, keep_labels: set[int] | None = None) -> list[dict[str, Any]]:
+    """``[{"bbox" xyxy, "label", "class", "category_id", "score"}, ...]`` of one image's
+    detections (``boxes [D, 4]``, ``labels [D]``, ``scores [D]`` on the CPU), only the labels
+    in ``keep_labels`` when it is given."""
+    return [{"bbox": box, "label": label, "class": loaded.class_name(label),
+             "category_id": loaded.category_id(label), "score": score}
+            for box, label, score in zip(boxes.tolist(), labels.tolist(), scores.tolist(), strict=True)
+            if keep_labels is None or label in keep_labels]
 
 
 FUSIONS = ("wbf", "nms")
@@ -214,11 +216,8 @@ class EnsembleDetector:
         else:
             keep = batched_nms(boxes, scores, labels, self.iou_threshold)
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        return [{"bbox": box, "label": label, "class": self.loaded.class_name(label),
-                 "category_id": self.loaded.category_id(label), "score": score}
-                for box, label, score in zip(boxes[: self.max_det].tolist(),
-                                             labels[: self.max_det].tolist(),
-                                             scores[: self.max_det].tolist(), strict=True)]
+        return detection_rows(self.loaded, boxes[: self.max_det], labels[: self.max_det],
+                              scores[: self.max_det])
 
 
 def split_sources(sources: Sequence[str]) -> tuple[list[Path], list[Path]]:

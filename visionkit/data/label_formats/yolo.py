@@ -19,7 +19,6 @@ form: they are left out and named; so are two images whose label files would coi
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 from visionkit.data.coco_detection import CocoDetection, Issue
@@ -146,9 +145,7 @@ def write_yolo(coco_file: str | os.PathLike, out_dir: str | os.PathLike,
     """
     coco_file = Path(coco_file)
     root = Path(image_root) if image_root is not None else coco_file.parent
-    with warnings.catch_warnings():  # its issues are listed with ours
-        warnings.simplefilter("ignore")
-        dataset = CocoDetection(coco_file, root)
+    dataset = CocoDetection(coco_file, root, on_invalid="collect")  # its issues join ours
     issues = list(dataset.issues)
     out_dir = Path(out_dir)
     index = {category: i for i, category in enumerate(dataset.category_ids)}
