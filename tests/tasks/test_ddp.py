@@ -11,9 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from tests.tasks._processes import DDP, subprocess_env
+from tests.tasks._processes import DDP, run_command
 from tests.tiny import tiny_faster_rcnn_args
 from visionkit.checkpoint_record import read_record
 from visionkit.data.synthetic import make_shapes_classification
@@ -56,16 +53,7 @@ def run_with_output(task: list[str], command: str, out: Path, *extra: str) -> tu
     """`run`, and what the command printed."""
     args = [sys.executable, "-m", "visionkit.cli", task[0], command, *task[1:], *COMMON,
             "--trainer.default_root_dir", str(out), *extra]
-    proc = subprocess.Popen(args, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the rank it started
-        output, _ = proc.communicate()
-        pytest.fail(f"{' '.join(args[3:5])} did not finish in {TIMEOUT_S} s (a hang under DDP?)\n"
-                    f"{output[-6000:]}")
-    assert proc.returncode == 0, f"{' '.join(args[3:5])} failed:\n{output[-6000:]}"
+    output = run_command(args, REPO, TIMEOUT_S)
     assert [p.name for p in out.iterdir()] == ["version_0"], "one run folder, written by rank 0"
     return out / "version_0", output
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.tasks._processes import DDP, subprocess_env
+from tests.tasks._processes import DDP, run_command, subprocess_env
 from visionkit.data.synthetic import make_shapes_classification
 from visionkit.tasks.cli import latest_last_checkpoint
 from visionkit.tasks.ema import TRAINED_WEIGHTS
 
 EPOCHS = 3
+TIMEOUT_S = 300  # a run takes 5-30 s; past this it hangs: fail with its output instead
 
 
 def fit_command(data: Path, out: Path, *extra: str) -> list[str]:
@@ -71,8 +72,7 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(data, tmp_pat
     repo = Path(__file__).resolve().parents[2]
     extra = RUNS[processes]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    subprocess.run(fit_command(data, whole, *extra), cwd=repo, check=True, capture_output=True,
-                   env=subprocess_env())
+    run_command(fit_command(data, whole, *extra), repo, TIMEOUT_S)
 
     victim = subprocess.Popen(fit_command(data, cut, *extra), cwd=repo, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=subprocess_env(), start_new_session=True)
@@ -89,8 +89,7 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(data, tmp_pat
     assert not list(first.parent.glob(".*")), "a half-written checkpoint was left behind"
 
     assert latest_last_checkpoint(cut) == first
-    subprocess.run(fit_command(data, cut, "--ckpt_path", "last", *extra), cwd=repo, check=True,
-                   capture_output=True, env=subprocess_env())
+    run_command(fit_command(data, cut, "--ckpt_path", "last", *extra), repo, TIMEOUT_S)
     # The job goes on in its own folder: one metrics.csv for all epochs, best.ckpt the job's best.
     assert [p.name for p in cut.iterdir()] == ["version_0"]
     assert_same_run(cut / "version_0", whole / "version_0")

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from visionkit.data.coco_detection import CocoDetection, ImageRecord
 from visionkit.data.images import read_image
+from visionkit.data.workers import worker_start_method
 from visionkit.fileio import atomic_open, write_json
 from visionkit.progress import progress_bar
 
@@ -103,7 +104,8 @@ def precompute_proposals(dataset: CocoDetection, cache: ProposalCache, num_worke
     mine = dataset.records[index::count]
     missing = [r for r in mine if cache.load(r) is None]
     counts = []
-    loader = DataLoader(_Precompute(missing, cache), batch_size=None, num_workers=num_workers)
+    loader = DataLoader(_Precompute(missing, cache), batch_size=None, num_workers=num_workers,
+                        multiprocessing_context=worker_start_method(num_workers))
     bar = progress_bar(loader, total=len(missing), desc="proposals", unit="img",
                        enabled=progress and bool(missing))
     for count in bar:

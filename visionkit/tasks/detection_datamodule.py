@@ -14,6 +14,7 @@ from visionkit.data.coco_detection import CocoDetection, collate_detection, read
 from visionkit.data.detection_transforms import apply_detection_transform, detection_train_transform
 from visionkit.data.epoch_seeding import epoch_seeded
 from visionkit.data.proposal_cache import Generator, ProposalCache, precompute_proposals
+from visionkit.data.workers import worker_start_method
 
 
 class DetectionDataModule(L.LightningDataModule):
@@ -127,6 +128,7 @@ class DetectionDataModule(L.LightningDataModule):
                           batch_size=self.hparams.batch_size, sampler=sampler,
                           num_workers=self.hparams.num_workers, collate_fn=collate_detection,
                           persistent_workers=self.hparams.num_workers > 0,
+                          multiprocessing_context=worker_start_method(self.hparams.num_workers),
                           pin_memory=torch.cuda.is_available())
 
     def _epoch(self) -> int:

@@ -23,6 +23,7 @@ from visionkit.data.image_folder import (
     stratified_split,
 )
 from visionkit.data.transforms import classification_eval_transform, classification_train_transform
+from visionkit.data.workers import worker_start_method
 from visionkit.errors import DatasetError
 from visionkit.models.backbone import IMAGENET_MEAN, IMAGENET_STD
 
@@ -185,6 +186,7 @@ class ImageFolderDataModule(L.LightningDataModule):
                           batch_size=self.batch_size, sampler=sampler,
                           num_workers=self.num_workers, collate_fn=collate_classification,
                           persistent_workers=self.num_workers > 0,
+                          multiprocessing_context=worker_start_method(self.num_workers),
                           pin_memory=torch.cuda.is_available(), drop_last=False)
 
     def _epoch(self) -> int:
