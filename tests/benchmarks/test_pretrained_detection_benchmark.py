@@ -29,12 +29,14 @@ def test_torchvision_twin_detects_exactly_what_ours_detects():
 
 
 def test_tiny_run_of_both_detectors_writes_curves_and_a_plot(tmp_path):
+    """With the config's weight EMA on, kept by our task and by the plain loop alike."""
     root = make_shapes_detection(tmp_path / "data", ("circle", "square"), n_train=4, n_val=2,
                                  size=96, max_objects=2, seed=0)
     config = {"trainer": {"max_epochs": 1, "gradient_clip_val": 10.0},
               "model": {"name": "fasterrcnn_efficientnet_lite0_fpn", "pretrained_backbone": "imagenet",
                         "optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4,
-                        "scheduler": "cosine", "warmup_epochs": 0.5, "faster_rcnn": TINY},
+                        "scheduler": "cosine", "warmup_epochs": 0.5, "ema_decay": 0.9,
+                        "faster_rcnn": TINY},  # EMA: both sides keep and validate it
               "data": {"batch_size": 2, "num_workers": 0}}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -143,6 +143,11 @@ def test_train_transform_moves_boxes_with_pixels(tmp_path):
     _, target = ds[0]
     assert target["boxes"].tolist() == [[W - 12, 3, W - 2, 8]]
     assert target["iscrowd"].tolist() == [1] and target["area"].tolist() == [50]
+    both = detection_train_transform(hflip=1.0, vflip=1.0, color_jitter=0.0, seed=0)
+    image, target = CocoDetection(path, tmp_path, lambda i, t: apply_detection_transform(both, i, t))[0]
+    assert target["boxes"].tolist() == [[W - 12, H - 8, W - 2, H - 3]]
+    plain_image, _ = CocoDetection(path, tmp_path)[0]
+    torch.testing.assert_close(image, plain_image.flip(1, 2))  # pixels turned with the boxes
     crop = detection_train_transform(crop="bbox_safe", crop_size=24, crop_prob=1.0, seed=0)
     image, target = CocoDetection(path, tmp_path, lambda i, t: apply_detection_transform(crop, i, t))[0]
     assert image.shape == (3, 24, 24) and target["boxes"].shape == (1, 4)

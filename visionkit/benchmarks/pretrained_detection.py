@@ -6,9 +6,10 @@ frozen) and the same random FPN / RPN / box-head init (ours is built, then its s
 loaded into torchvision's `FasterRCNN`, built with torchvision's FPN, anchor generator, RoIAlign
 pooler and heads of the same sizes). They get the same data pipeline (`DetectionDataModule`:
 augmentation, batches), optimizer (AdamW, no decay on biases and norms), warmup + cosine
-schedule over the same epochs, gradient clipping, and wall-clock budget (``--minutes``).
-Ours trains through `DetectionTask` (Lightning), torchvision's in a plain PyTorch loop. Both
-are scored after every epoch by the same COCO evaluator (pycocotools' numbers).
+schedule over the same epochs, gradient clipping, weight EMA when the config keeps one, and
+wall-clock budget (``--minutes``). Ours trains through `DetectionTask` (Lightning),
+torchvision's in a plain PyTorch loop. Both are scored after every epoch by the same COCO
+evaluator (pycocotools' numbers).
 
 JSON: per detector the val mAP and mAP@0.5 after each epoch with the seconds elapsed, best and
 final, plus a PNG of mAP against time (``--plot``).
@@ -29,6 +30,7 @@ from torch import nn
 
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
+from visionkit.models.ema import WeightEMA
 from visionkit.models.transfer import parameter_groups
 from visionkit.tasks.fitting import fit_detector, seed_all
 from visionkit.tasks.optim import build_optimizer, warmup_cosine
@@ -111,6 +113,8 @@ def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dic
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(int(round(hp.get("warmup_epochs", 1) * len(train))), total))
     clip = config["trainer"].get("gradient_clip_val")
+    # the config's weight EMA too, as our task keeps it: updated per step, validated
+    ema = WeightEMA(model, hp["ema_decay"]) if hp.get("ema_decay") is not None else None
     evaluator = DetectionEvaluator(dict(zip(range(1, dm.num_classes), dm.category_ids)))
     maps: list[float] = []
     maps50: list[float] = []
@@ -127,13 +131,19 @@ def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dic
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             schedule.step()
+            if ema is not None:
+                ema.update(model)
             if time.perf_counter() > deadline:
                 break
         model.eval()
         evaluator.reset()
+        if ema is not None:
+            ema.swap(model)
         with torch.no_grad():
             for images, targets in val:
                 evaluator.update(model(images), targets)
+        if ema is not None:
+            ema.swap(model)
         stats = evaluator.compute().stats
         maps.append(stats["AP"])
         maps50.append(stats["AP50"])

@@ -19,6 +19,7 @@ CROPS = ("none", "bbox_safe", "random_resized")
 def detection_train_transform(
     *,
     hflip: float = 0.5,
+    vflip: float = 0.0,
     color_jitter: float = 0.2,
     crop: Literal["none", "bbox_safe", "random_resized"] = "none",
     crop_size: int = 512,
@@ -28,7 +29,11 @@ def detection_train_transform(
     min_visibility: float = 0.3,
     seed: int | None = None,
 ) -> A.Compose:
-    """[LongestMaxSize] → [crop] → HorizontalFlip → ColorJitter, with boxes kept consistent.
+    """[LongestMaxSize] → [crop] → HorizontalFlip → [VerticalFlip] → ColorJitter, with boxes kept
+    consistent.
+
+    vflip: probability of a vertical flip, for scenes without an up (microscopy, aerial and
+    satellite photos, parts on a board); 0 (off) for photos of the world, where the sky is up.
 
     crop: "bbox_safe" (RandomSizedBBoxSafeCrop: every box stays), "random_resized"
     (RandomResizedCrop with ``crop_scale``; boxes may be cut or dropped) or "none"; both crops
@@ -47,6 +52,8 @@ def detection_train_transform(
                                          p=crop_prob))
     if hflip > 0:
         steps.append(A.HorizontalFlip(p=hflip))
+    if vflip > 0:
+        steps.append(A.VerticalFlip(p=vflip))
     if color_jitter > 0:
         steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter,
                                    saturation=color_jitter, hue=0.0, p=0.8))
