@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "rcnn": "visionkit.benchmarks.rcnn",
     "selective-search": "visionkit.benchmarks.selective_search",
     "detect-latency": "visionkit.benchmarks.detect_latency",
+    "detect-train-step": "visionkit.benchmarks.detect_train_step",
     "data": "visionkit.benchmarks.data_pipeline",
     "pretrained-detection": "visionkit.benchmarks.pretrained_detection",
     "ensemble": "visionkit.benchmarks.ensemble",

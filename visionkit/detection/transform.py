@@ -59,7 +59,8 @@ class DetectionTransform(nn.Module):
     """Normalise, resize (short side ``min_size``, long side at most ``max_size``) and batch.
 
     ``min_size`` may be a sequence: training then picks one per image at random (multi-scale
-    training), evaluation uses the last. ``fixed_size`` ``(width, height)`` resizes every image
+    training; drawn from torch's generator as torchvision's transform draws), evaluation uses
+    the last. ``fixed_size`` ``(width, height)`` resizes every image
     to that size instead.
     """
 
@@ -110,14 +111,15 @@ class DetectionTransform(nn.Module):
 
     def resize(self, image: Tensor) -> Tensor:
         """Bilinear resize to the target size (random ``min_size`` choice in training)."""
+        size = self.min_size[-1]
+        if self.training:
+            # One uniform draw per training image, one size or several, as torchvision's
+            # transform draws: a seeded step then samples what torchvision's samples.
+            size = self.min_size[int(torch.empty(1).uniform_(0.0, float(len(self.min_size))).item())]
         if self.fixed_size is not None:
             width, height = self.fixed_size
             return F.interpolate(image[None], size=[height, width], mode="bilinear",
                                  align_corners=False)[0]
-        if self.training and len(self.min_size) > 1:
-            size = self.min_size[int(torch.randint(len(self.min_size), (1,)))]
-        else:
-            size = self.min_size[-1]
         if torch.jit.is_tracing():  # the same float64 arithmetic as below, in the graph
             hw = torch._shape_as_tensor(image)[-2:].to(torch.float64)  # [2]
             limits = torch.tensor([size, self.max_size], dtype=torch.float64)  # float64 in ONNX too
