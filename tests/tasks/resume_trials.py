@@ -19,8 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.tasks._processes import subprocess_env
-from tests.tasks.test_resume import RUNS, assert_same_run, fit_command
+from tests.tasks._processes import run_command, subprocess_env
+from tests.tasks.test_resume import RUNS, TIMEOUT_S, assert_same_run, fit_command
 from visionkit.data.synthetic import make_shapes_classification
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,8 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run(data: Path, out: Path, *extra: str) -> float:
     start = time.monotonic()
-    subprocess.run(fit_command(data, out, *extra), cwd=REPO, check=True, capture_output=True,
-                   env=subprocess_env())
+    run_command(fit_command(data, out, *extra), REPO, timeout_s=TIMEOUT_S)
     return time.monotonic() - start
 
 
