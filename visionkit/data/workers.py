@@ -3,8 +3,8 @@
 Forking a process that runs other threads copies the locks those threads hold at that instant,
 and a child that then needs one waits forever: the loader waits on it, and a DDP peer waits on
 the loader. A DDP rank is such a process (gloo's and the TCP store's threads run beside the
-training loop), so there workers start from a fork server: a single-threaded process started
-once per loader, from which each worker forks (Python 3.14's default start method on Linux).
+training loop), so there workers start from a fork server: a single-threaded process, started
+once per rank, from which each worker forks (Python 3.14's default start method on Linux).
 A single process keeps the platform's default: fork, where workers start at once instead of
 importing torch first.
 """
