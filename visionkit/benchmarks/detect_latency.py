@@ -34,6 +34,11 @@ from torch import nn
 STAGES = ("transform", "backbone", "rpn", "roi_heads")
 
 
+def torchvision_sizes(min_size: int) -> dict[str, int]:
+    """``min_size`` and the ``max_size`` torchvision's detectors pair with it (1333 at 800)."""
+    return {"min_size": min_size, "max_size": round(min_size * 1333 / 800)}
+
+
 def non_trivial(reference: nn.Module) -> nn.Module:
     """BatchNorm statistics from random images and a predictor scaled to the box features.
 
@@ -127,7 +132,7 @@ def compare(name: str, size: int, images: list[torch.Tensor], repeats: int, warm
     from visionkit.detection import create_detector
     from visionkit.detection.inference_rewrites import fast_kernels_enabled, optimize_for_inference
 
-    options = {"min_size": size, "max_size": round(size * 1333 / 800)}
+    options = torchvision_sizes(size)
     torch.manual_seed(0)
     reference = non_trivial(torchvision.models.get_model(name, weights=None, weights_backbone=None,
                                                          **options)).eval()

@@ -29,11 +29,9 @@ import torch
 import yaml
 from torch import nn
 
-from visionkit.benchmarks.detect_latency import STAGES, StageTimer
-from visionkit.benchmarks.pretrained_detection import torchvision_twin
-from visionkit.models.transfer import parameter_groups
+from visionkit.benchmarks.detect_latency import STAGES, StageTimer, torchvision_sizes
+from visionkit.benchmarks.pretrained_detection import config_optimizer, torchvision_twin
 from visionkit.tasks.fitting import seed_all
-from visionkit.tasks.optim import build_optimizer
 
 DEFAULT_CONFIGS = ["configs/detect/fasterrcnn_resnet18_fpn.yaml",
                    "configs/detect/fasterrcnn_mobilenet_v3_large_fpn.yaml:320"]
@@ -83,7 +81,7 @@ def build_pair(config: dict, min_size: int | None, num_classes: int, seed: int
     hp = {**config["model"], "pretrained": None, "pretrained_backbone": None}
     options = dict(hp.get("faster_rcnn") or {})
     if min_size:
-        options.update(min_size=min_size, max_size=round(min_size * 1333 / 800))
+        options.update(torchvision_sizes(min_size))
     hp["faster_rcnn"] = options
     seed_all(seed)
     ours = DetectionTask(num_classes=num_classes, **hp).model.train()
@@ -94,10 +92,8 @@ class Trainer:
     """One detector, its optimizer and stage timers; `step` runs and times one training step."""
 
     def __init__(self, model: nn.Module, config: dict) -> None:
-        hp = config["model"]
         self.model = model
-        self.optimizer = build_optimizer(parameter_groups([[model]], hp["lr"], hp["weight_decay"]),
-                                         hp["optimizer"], hp["lr"], hp.get("momentum", 0.9))
+        self.optimizer = config_optimizer(model, config["model"])
         self.clip = config.get("trainer", {}).get("gradient_clip_val")
         self.timer = StageTimer(model)
         self.seconds: list[float] = []

@@ -93,6 +93,13 @@ def torchvision_twin(ours: nn.Module) -> nn.Module:
     return model
 
 
+def config_optimizer(model: nn.Module, hp: dict) -> torch.optim.Optimizer:
+    """The optimizer a detection config's ``model`` section asks for, over ``model``'s parameter
+    groups (no decay on biases and norms), for a plain loop beside `DetectionTask`."""
+    return build_optimizer(parameter_groups([[model]], hp["lr"], hp["weight_decay"]),
+                           hp["optimizer"], hp["lr"], hp.get("momentum", 0.9))
+
+
 def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dict[str, Any]:
     """The plain loop: torchvision's twin of our config's detector, same data and schedule."""
     from visionkit.tasks.detection import DetectionTask
@@ -108,8 +115,7 @@ def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dic
     train, val = dm.train_dataloader(), dm.val_dataloader()
     epochs = args.epochs or config["trainer"]["max_epochs"]
     total = epochs * len(train)
-    optimizer = build_optimizer(parameter_groups([[model]], hp["lr"], hp["weight_decay"]),
-                                hp["optimizer"], hp["lr"], hp.get("momentum", 0.9))
+    optimizer = config_optimizer(model, hp)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(int(round(hp.get("warmup_epochs", 1) * len(train))), total))
     clip = config["trainer"].get("gradient_clip_val")

@@ -60,8 +60,7 @@ class DetectionTransform(nn.Module):
 
     ``min_size`` may be a sequence: training then picks one per image at random (multi-scale
     training; drawn from torch's generator as torchvision's transform draws), evaluation uses
-    the last. ``fixed_size`` ``(width, height)`` resizes every image
-    to that size instead.
+    the last. ``fixed_size`` ``(width, height)`` resizes every image to that size instead.
     """
 
     def __init__(
