@@ -18,4 +18,5 @@ BENCHMARKS: dict[str, str] = {
     "data": "visionkit.benchmarks.data_pipeline",
     "pretrained-detection": "visionkit.benchmarks.pretrained_detection",
     "ensemble": "visionkit.benchmarks.ensemble",
+    "int8": "visionkit.benchmarks.int8",
 }

@@ -118,21 +118,31 @@ def detector_exportable(loaded: LoadedDetector) -> Exportable:
                       dynamic_axes, metadata)
 
 
-def default_output(ckpt: str | os.PathLike, fmt: str) -> Path:
-    """``<ckpt stem>.onnx`` or ``<ckpt stem>.torchscript.pt`` beside the checkpoint."""
+def default_output(ckpt: str | os.PathLike, fmt: str, int8: bool = False) -> Path:
+    """``<ckpt stem>.onnx`` (``.int8.onnx``) or ``<ckpt stem>.torchscript.pt`` beside the checkpoint."""
     path = Path(ckpt)
-    return path.with_name(path.stem + SUFFIXES[fmt])
+    return path.with_name(path.stem + (".int8" if int8 else "") + SUFFIXES[fmt])
 
 
-def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> Path:
-    """Write the checkpoint's model as ``fmt`` ("onnx" or "torchscript") to ``out`` atomically."""
+def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, *,
+                 int8_calib: str | os.PathLike | None = None, calib_count: int = 300) -> Path:
+    """Write the checkpoint's model as ``fmt`` ("onnx" or "torchscript") to ``out`` atomically.
+
+    With ``int8_calib`` (a folder of images or a COCO JSON) the ONNX file is quantized to int8,
+    calibrated on up to ``calib_count`` of its images (`visionkit.inference.quantize`).
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if int8_calib is not None and fmt != "onnx":
+        raise ConfigError(f"int8 export writes ONNX (ONNX Runtime's int8 kernels), not {fmt}: "
+                          f"use --format onnx")
     if fmt == "onnx":
         require_onnx()
+    out = Path(out) if out is not None else default_output(ckpt, fmt, int8_calib is not None)
+    if int8_calib is not None:
+        return _export_int8(ckpt, out, int8_calib, calib_count)
     target = exportable(ckpt)
     target.metadata.update(format=fmt, visionkit_version=__version__)
-    out = Path(out) if out is not None else default_output(ckpt, fmt)
     write = write_onnx if fmt == "onnx" else write_torchscript
     # Expected, nothing to act on: the tracer's notes on the Python numbers it fixes (the
     # pooler's power-of-two scales, the same for every size; see the module docstring), torch's
@@ -147,6 +157,26 @@ def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | Non
         warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export")
         warnings.filterwarnings("ignore", "Exporting aten::index operator of advanced indexing")
         write(target, out)
+    return out
+
+
+def _export_int8(ckpt: str | os.PathLike, out: Path, calib: str | os.PathLike, count: int) -> Path:
+    """The fp32 ONNX export of ``ckpt`` quantized to int8 into ``out``, calibrated on ``calib``."""
+    import tempfile
+
+    from visionkit.inference import quantize
+
+    paths = quantize.calibration_images(calib, count)  # before the export: a bad --calib stops early
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vk_export_", dir=out.parent) as tmp:
+        fp32 = export_model(ckpt, "onnx", Path(tmp) / "fp32.onnx")
+        meta = read_export_metadata(fp32)
+        if meta["task"] == "classification":
+            loaded = load_checkpoint_model(ckpt)
+            inputs = quantize.classifier_inputs(paths, loaded.eval_transform())
+        else:
+            inputs = quantize.detector_inputs(paths)
+        quantize.quantize_onnx(fp32, out, inputs, detector=meta["task"] == "detection")
     return out
 
 
