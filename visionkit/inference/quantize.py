@@ -113,8 +113,7 @@ def quantize_onnx(fp32: str | os.PathLike, out: str | os.PathLike, inputs: Itera
     """
     try:
         import onnx
-        from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:
         raise ConfigError("int8 export needs onnx and onnxruntime: pip install 'visionkit[export]'") from None
