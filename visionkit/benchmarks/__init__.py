@@ -19,4 +19,5 @@ BENCHMARKS: dict[str, str] = {
     "pretrained-detection": "visionkit.benchmarks.pretrained_detection",
     "ensemble": "visionkit.benchmarks.ensemble",
     "int8": "visionkit.benchmarks.int8",
+    "time-to-map": "visionkit.benchmarks.time_to_map",
 }

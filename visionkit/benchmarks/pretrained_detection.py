@@ -102,31 +102,46 @@ def config_optimizer(model: nn.Module, hp: dict) -> torch.optim.Optimizer:
 
 def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dict[str, Any]:
     """The plain loop: torchvision's twin of our config's detector, same data and schedule."""
+    dm, model = twin_and_data(config, args, data)
+    hp = config["model"]
+    epochs = args.epochs or config["trainer"]["max_epochs"]
+    steps = len(dm.train_dataloader())
+    optimizer = config_optimizer(model, hp)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(int(round(hp.get("warmup_epochs", 1) * steps)), epochs * steps))
+    # the config's weight EMA too, as our task keeps it: updated per step, validated
+    ema = WeightEMA(model, hp["ema_decay"]) if hp.get("ema_decay") is not None else None
+    return plain_detection_loop(model, dm, epochs, args.minutes, optimizer, schedule,
+                                config["trainer"].get("gradient_clip_val"), ema)
+
+
+def twin_and_data(config: dict, args: argparse.Namespace, data: dict) -> tuple[Any, nn.Module]:
+    """The data module (set up for fit) and torchvision's twin of ``config``'s detector, with the
+    random init `fit_detector` draws for the same seed."""
     from visionkit.tasks.detection import DetectionTask
     from visionkit.tasks.detection_datamodule import DetectionDataModule
 
     seed_all(args.seed)
     dm = DetectionDataModule(args.train_json, args.val_json, args.image_root, **data)
-    hp = config["model"]
-    ours = DetectionTask(num_classes=dm.num_classes, class_names=dm.classes,
-                         category_ids=dm.category_ids, **hp).model  # same RNG draws as fit_detector
+    ours = DetectionTask(num_classes=dm.num_classes, class_names=dm.classes,  # the same RNG draws
+                         category_ids=dm.category_ids, **config["model"]).model  # as fit_detector
     model = torchvision_twin(ours)
     dm.setup("fit")
+    return dm, model
+
+
+def plain_detection_loop(model: nn.Module, dm: Any, epochs: int, minutes: float,
+                         optimizer: torch.optim.Optimizer, schedule: Any, clip: float | None,
+                         ema: WeightEMA | None) -> dict[str, Any]:
+    """Train torchvision's ``model`` on ``dm`` (``schedule`` stepped per batch) until ``epochs`` or
+    ``minutes`` run out, scoring val mAP (the EMA weights when kept) after every epoch."""
     train, val = dm.train_dataloader(), dm.val_dataloader()
-    epochs = args.epochs or config["trainer"]["max_epochs"]
-    total = epochs * len(train)
-    optimizer = config_optimizer(model, hp)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(int(round(hp.get("warmup_epochs", 1) * len(train))), total))
-    clip = config["trainer"].get("gradient_clip_val")
-    # the config's weight EMA too, as our task keeps it: updated per step, validated
-    ema = WeightEMA(model, hp["ema_decay"]) if hp.get("ema_decay") is not None else None
     evaluator = DetectionEvaluator(dict(zip(range(1, dm.num_classes), dm.category_ids)))
     maps: list[float] = []
     maps50: list[float] = []
     elapsed: list[float] = []
     started = time.perf_counter()
-    deadline = started + 60 * args.minutes
+    deadline = started + 60 * minutes
     for _ in range(epochs):
         model.train()
         for images, targets in train:
@@ -161,7 +176,8 @@ def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dic
             "elapsed": [round(t, 1) for t in elapsed], "seconds": round(time.perf_counter() - started, 1)}
 
 
-def _plot(results: dict[str, Any], path: str) -> None:
+def plot_curves(results: dict[str, Any], path: str) -> None:
+    """PNG of each run's val mAP against minutes of training."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,7 +219,7 @@ def run(argv: list[str]) -> dict:
         if "torchvision" in which:
             results["torchvision"] = train_torchvision(config, args, data)
     if args.plot:
-        _plot(results, args.plot)
+        plot_curves(results, args.plot)
     return {"benchmark": "pretrained-detection", "config": args.config, "model": config["model"]["name"],
             "train_json": args.train_json, "val_json": args.val_json, "epochs": epochs,
             "minutes": args.minutes, "seed": args.seed, "results": results}
