@@ -61,3 +61,8 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Pat
     with atomic_open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=indent)
     return Path(path)
+
+
+def is_onnx_file(path: str | os.PathLike) -> bool:
+    """True for a ``.onnx`` file name (any case): what the loaders run in ONNX Runtime."""
+    return Path(path).suffix.lower() == ".onnx"

@@ -20,7 +20,7 @@ from visionkit.data.sources import expand_image_sources
 from visionkit.data.transforms import classification_eval_transform
 from visionkit.device import auto_device
 from visionkit.errors import ConfigError, ImageReadError
-from visionkit.fileio import atomic_open
+from visionkit.fileio import atomic_open, is_onnx_file
 from visionkit.models import ImageClassifier, create_classifier
 from visionkit.models.weights import load_checkpoint_file
 
@@ -54,7 +54,7 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu"
                     ) -> LoadedClassifier:
     """Rebuild the classifier saved by `visionkit classify fit` (tensors only are unpickled);
     a ``.onnx`` file from `visionkit export` runs in ONNX Runtime instead (on the CPU)."""
-    if Path(ckpt).suffix.lower() == ".onnx":
+    if is_onnx_file(ckpt):
         from visionkit.inference.onnx_backend import load_onnx_classifier  # it builds on this module
 
         return load_onnx_classifier(ckpt)

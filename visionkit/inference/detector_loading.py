@@ -15,6 +15,7 @@ from visionkit.detection import FasterRCNN, create_detector
 from visionkit.detection.inference_rewrites import optimize_for_inference
 from visionkit.detection.weights import load_detector_weights
 from visionkit.errors import ConfigError
+from visionkit.fileio import is_onnx_file
 from visionkit.models.weights import load_checkpoint_file
 
 COCO_MODEL = "fasterrcnn_resnet50_fpn"
@@ -63,7 +64,7 @@ def load_detector(weights: str | os.PathLike, device: torch.device | str = "cpu"
     if not path.is_file():
         raise ConfigError(f"{path}: no such checkpoint (pass a file written by `visionkit detect fit` "
                           f"or --weights coco)")
-    if path.suffix.lower() == ".onnx":  # `visionkit export`'s file, in ONNX Runtime
+    if is_onnx_file(path):  # `visionkit export`'s file, in ONNX Runtime
         from visionkit.inference.onnx_backend import load_onnx_detector  # it builds on this module
 
         return load_onnx_detector(path, options.get("box_score_thresh", 0.05),

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from visionkit import __version__
 from visionkit.data.transforms import classification_eval_steps
 from visionkit.errors import ConfigError
-from visionkit.fileio import atomic_write_with
+from visionkit.fileio import atomic_write_with, is_onnx_file
 from visionkit.inference.checkpoints import load_checkpoint_model
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
@@ -230,7 +230,7 @@ def write_onnx(target: Exportable, out: Path) -> None:
 def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata embedded by `export_model` in a ``.onnx`` or TorchScript file."""
     path = Path(path)
-    if path.suffix == ".onnx":
+    if is_onnx_file(path):
         import onnx
 
         props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}

@@ -18,14 +18,10 @@ import numpy as np
 import torch
 
 from visionkit.errors import ConfigError
+from visionkit.fileio import is_onnx_file
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
 from visionkit.inference.export import export_model, read_export_metadata
-
-
-def is_onnx_file(path: str | os.PathLike) -> bool:
-    """True for a ``.onnx`` file name."""
-    return Path(path).suffix.lower() == ".onnx"
 
 
 def onnx_session(path: str | os.PathLike) -> Any:
