@@ -88,7 +88,7 @@ def build_pair(config: dict, min_size: int | None, num_classes: int, seed: int
     return ours, torchvision_twin(ours).train()
 
 
-class Trainer:
+class StepRunner:
     """One detector, its optimizer and stage timers; `step` runs and times one training step."""
 
     def __init__(self, model: nn.Module, config: dict) -> None:
@@ -134,19 +134,19 @@ def compare(spec: str, args: argparse.Namespace) -> dict[str, Any]:
         num_classes = 4  # background + 3, as BCCD
         batches = random_scenes(args.steps, args.batch, args.height, args.width, num_classes, args.seed)
     ours, theirs = build_pair(config, int(size) if size else None, num_classes, args.seed)
-    trainers = {"ours": Trainer(ours, config), "torchvision": Trainer(theirs, config)}
+    runners = {"ours": StepRunner(ours, config), "torchvision": StepRunner(theirs, config)}
     first: dict[str, dict[str, float]] = {}
-    for key, trainer in trainers.items():  # step 0: same weights, same draws
+    for key, runner in runners.items():  # step 0: same weights, same draws
         torch.manual_seed(args.seed)
-        first[key] = trainer.step(batches[0], record=False)
+        first[key] = runner.step(batches[0], record=False)
     diff = max(abs(first["ours"][k] - first["torchvision"][k]) for k in first["torchvision"])
     for round_ in range(args.warmup + args.repeats):
-        order = list(trainers) if round_ % 2 == 0 else list(reversed(trainers))
+        order = list(runners) if round_ % 2 == 0 else list(reversed(runners))
         for key in order:
             for batch in batches:
-                trainers[key].step(batch, record=round_ >= args.warmup)
-    median = {k: statistics.median(t.seconds) for k, t in trainers.items()}
-    stages = {stage: {k: round(statistics.median(t.stages[stage]), 4) for k, t in trainers.items()}
+                runners[key].step(batch, record=round_ >= args.warmup)
+    median = {k: statistics.median(t.seconds) for k, t in runners.items()}
+    stages = {stage: {k: round(statistics.median(t.stages[stage]), 4) for k, t in runners.items()}
               for stage in STEP_STAGES}
     for values in stages.values():
         values["ratio"] = round(values["ours"] / values["torchvision"], 3) if values["torchvision"] else None
@@ -158,7 +158,7 @@ def compare(spec: str, args: argparse.Namespace) -> dict[str, Any]:
             **{f"{k}_s": round(v, 4) for k, v in median.items()},
             "ratio": round(median["ours"] / median["torchvision"], 3),
             "step0_losses": first, "step0_loss_max_abs_diff": diff, "losses_equal": diff <= 1e-4,
-            "stages": stages, "steps_timed": len(trainers["ours"].seconds)}
+            "stages": stages, "steps_timed": len(runners["ours"].seconds)}
 
 
 def run(argv: list[str]) -> dict:
