@@ -51,3 +51,26 @@ def test_tiny_run_of_both_detectors_writes_curves_and_a_plot(tmp_path):
         assert 0 < entry["elapsed"][0] <= entry["seconds"]
     assert plot.stat().st_size > 1000
     json.dumps(result)
+
+
+def test_without_a_trainer_set_epoch_draws_each_epoch_afresh(tmp_path):
+    """The plain loops' data: epoch e's order and flips as `detect fit` draws them for epoch e,
+    not epoch 0's again (the loops call `set_epoch` before each epoch)."""
+    from visionkit.tasks.detection_datamodule import DetectionDataModule
+    from visionkit.tasks.fitting import seed_all
+
+    root = make_shapes_detection(tmp_path / "data", ("circle", "square"), n_train=8, n_val=1,
+                                 size=64, max_objects=2, seed=0)
+
+    def epoch_batches(epoch):
+        seed_all(0)
+        dm = DetectionDataModule(str(root / "train.json"), str(root / "val.json"), str(root),
+                                 batch_size=8, num_workers=0, hflip=0.5)
+        dm.setup("fit")
+        dm.set_epoch(epoch)
+        images, targets = next(iter(dm.train_dataloader()))
+        return [int(t["image_id"]) for t in targets], torch.stack(images)
+
+    (ids0, images0), (ids0_again, images0_again), (ids1, images1) = (epoch_batches(e) for e in (0, 0, 1))
+    assert ids0 == ids0_again and torch.equal(images0, images0_again)  # seeded by (seed, epoch)
+    assert ids1 != ids0 and sorted(ids1) == sorted(ids0)  # another order of the same images

@@ -28,6 +28,7 @@ import torch
 import yaml
 from torch import nn
 
+from visionkit.data.epoch_seeding import seed_for_epoch
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models.ema import WeightEMA
@@ -140,9 +141,14 @@ def plain_detection_loop(model: nn.Module, dm: Any, epochs: int, minutes: float,
     maps: list[float] = []
     maps50: list[float] = []
     elapsed: list[float] = []
+    seed = torch.initial_seed()  # the run's seed, as `EpochSeeding` keeps it
     started = time.perf_counter()
     deadline = started + 60 * minutes
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        # as `detect fit` does each epoch: a fresh order and augmentation draw, the main process
+        # reseeded from (seed, epoch)
+        dm.set_epoch(epoch)
+        seed_for_epoch(seed, epoch)
         model.train()
         for images, targets in train:
             losses = model(images, targets)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import torch
 import yaml
 
 from visionkit.benchmarks.pretrained_detection import plain_detection_loop, plot_curves, twin_and_data
+from visionkit.errors import ConfigError
 from visionkit.tasks.fitting import fit_detector
 
 DEFAULT_CONFIG = "configs/detect/fasterrcnn_efficientnet_lite0_fpn_small_objects.yaml"
@@ -69,7 +71,7 @@ def reference_config(config: dict) -> tuple[dict, dict]:
     return reference, {**data, "hflip": 0.5, "vflip": 0.0, "color_jitter": 0.0, "crop": "none"}
 
 
-def reference_factor(steps_per_epoch: int, epochs: int):
+def reference_factor(steps_per_epoch: int, epochs: int) -> Callable[[int], float]:
     """LR factor per step: the reference's warmup (first epoch) times its step decay."""
     warmup = min(1000, steps_per_epoch - 1)
     milestones = [round(epochs * m) for m in REFERENCE_MILESTONES]
@@ -91,7 +93,7 @@ def train_reference(config: dict, args: argparse.Namespace, epochs: int) -> dict
         data["num_workers"] = args.num_workers
     dm, model = twin_and_data(reference, args, data)
     steps = len(dm.train_dataloader())
-    lr = REFERENCE_LR_PER_IMAGE * data.get("batch_size", 2)
+    lr = REFERENCE_LR_PER_IMAGE * dm.hparams.batch_size
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, reference_factor(steps, epochs))
@@ -116,7 +118,7 @@ def run(argv: list[str]) -> dict:
     config = yaml.safe_load(Path(args.config).read_text())
     which = [w for w in args.which.split(",") if w]
     if set(which) - {"ours", "reference"}:
-        raise SystemExit(f"--which takes ours and/or reference, got {args.which!r}")
+        raise ConfigError(f"--which takes ours and/or reference, got {args.which!r}")
     targets = [float(t) for t in args.targets.split(",") if t]
     epochs = args.epochs or config["trainer"]["max_epochs"]
     data = dict(config.get("data", {}))

@@ -51,6 +51,8 @@ def calibration_images(source: str | os.PathLike, count: int, seed: int = 0) -> 
         paths = expand_image_sources([str(source)])
     if count < 1:
         raise ConfigError(f"--calib-count must be at least 1, got {count}")
+    if not paths:
+        raise ConfigError(f"{source}: no calibration image (its images[] is empty)")
     if len(paths) > count:
         paths = sorted(random.Random(seed).sample(paths, count))
     return paths
@@ -120,21 +122,19 @@ def quantize_onnx(fp32: str | os.PathLike, out: str | os.PathLike, inputs: Itera
     fp32, out = Path(fp32), Path(out)
     source = onnx.load(fp32)
     props = {p.key: p.value for p in source.metadata_props}
-    nodes = detector_nodes_to_quantize(source) if detector else None
     reader = _Reader(inputs)
     with tempfile.TemporaryDirectory(prefix="vk_int8_", dir=out.parent) as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # ONNX Runtime's recommended step: fold constants and infer shapes before quantizing
         # (symbolic shape inference does not follow a detector's data-dependent shapes)
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=detector)
+        nodes = detector_nodes_to_quantize(onnx.load(prepared)) if detector else None
         written = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(written), reader, quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"CalibTensorRangeSymmetric": False})
-        if reader.count == 0:
-            raise ConfigError("no calibration image was read")
         model = onnx.load(written)
         summary = {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                    "weights": "int8 per channel", "activations": "uint8 (min/max calibration)",

@@ -65,6 +65,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.train_set: CocoDetection | None = None
         self.val_set: CocoDetection | None = None
         self.test_set: CocoDetection | None = None
+        self.epoch = 0  # without a Trainer: the epoch `set_epoch` names
         self.train_pipeline: A.Compose | None = None
         self.skipped: list[tuple[str, str]] = []
         self.proposals: ProposalCache | None = None
@@ -133,8 +134,13 @@ class DetectionDataModule(L.LightningDataModule):
                           multiprocessing_context=worker_start_method(self.hparams.num_workers),
                           pin_memory=torch.cuda.is_available())
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next train iterator draws its order and augmentation for, when no
+        Lightning `Trainer` runs the module (a plain loop calls this before each epoch)."""
+        self.epoch = epoch
+
     def _epoch(self) -> int:
-        return self.trainer.current_epoch if self.trainer is not None else 0
+        return self.trainer.current_epoch if self.trainer is not None else self.epoch
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled per epoch, augmented per sample, both from (seed, epoch) alone: resumes exactly."""
