@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="a classification or detection checkpoint")
     parser.add_argument("--calib", required=True, help="calibration images: a folder or a COCO JSON")
-    parser.add_argument("--calib-count", type=int, default=300)
+    parser.add_argument("--calib-count", type=int, default=300)  # below 1: calibration_images stops
     parser.add_argument("--val", default=None, help="classifier: folder of class folders")
     parser.add_argument("--val-json", default=None, help="detector: COCO JSON to score")
     parser.add_argument("--image-root", default=None, help="folder --val-json names images in")

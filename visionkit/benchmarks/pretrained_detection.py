@@ -203,6 +203,24 @@ def plot_curves(results: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+def config_data(config: dict, args: argparse.Namespace) -> dict[str, Any]:
+    """The config's data arguments, with ``--num-workers`` when given."""
+    data = dict(config.get("data", {}))
+    if args.num_workers is not None:
+        data["num_workers"] = args.num_workers
+    return data
+
+
+def fit_ours(config: dict, args: argparse.Namespace, data: dict, epochs: int) -> dict[str, Any]:
+    """Our `detect fit` of ``config`` within ``args.minutes``; the run's curves (`FitRecord`)."""
+    with tempfile.TemporaryDirectory(prefix="vk_pretrained_det_") as tmp:
+        record, _ = fit_detector(
+            args.train_json, args.val_json, args.image_root, Path(tmp) / "ours", epochs=epochs,
+            minutes=args.minutes, seed=args.seed, data=data, model=config["model"],
+            trainer={"gradient_clip_val": config["trainer"].get("gradient_clip_val")})
+    return record.to_dict()
+
+
 def run(argv: list[str]) -> dict:
     """Parse options, train the chosen detectors, return the results."""
     args = _parser().parse_args(argv)
@@ -210,20 +228,13 @@ def run(argv: list[str]) -> dict:
     which = [w for w in args.which.split(",") if w]
     if set(which) - {"ours", "torchvision"}:
         raise ConfigError(f"--which takes ours and/or torchvision, got {args.which!r}")
-    data = dict(config.get("data", {}))
-    if args.num_workers is not None:
-        data["num_workers"] = args.num_workers
+    data = config_data(config, args)
     epochs = args.epochs or config["trainer"]["max_epochs"]
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="vk_pretrained_det_") as tmp:
-        if "ours" in which:
-            record, _ = fit_detector(
-                args.train_json, args.val_json, args.image_root, Path(tmp) / "ours", epochs=epochs,
-                minutes=args.minutes, seed=args.seed, data=data, model=config["model"],
-                trainer={"gradient_clip_val": config["trainer"].get("gradient_clip_val")})
-            results["ours"] = record.to_dict()
-        if "torchvision" in which:
-            results["torchvision"] = train_torchvision(config, args, data)
+    if "ours" in which:
+        results["ours"] = fit_ours(config, args, data, epochs)
+    if "torchvision" in which:
+        results["torchvision"] = train_torchvision(config, args, data)
     if args.plot:
         plot_curves(results, args.plot)
     return {"benchmark": "pretrained-detection", "config": args.config, "model": config["model"]["name"],

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,14 @@ from typing import Any
 import torch
 import yaml
 
-from visionkit.benchmarks.pretrained_detection import plain_detection_loop, plot_curves, twin_and_data
+from visionkit.benchmarks.pretrained_detection import (
+    config_data,
+    fit_ours,
+    plain_detection_loop,
+    plot_curves,
+    twin_and_data,
+)
 from visionkit.errors import ConfigError
-from visionkit.tasks.fitting import fit_detector
 
 DEFAULT_CONFIG = "configs/detect/fasterrcnn_efficientnet_lite0_fpn_small_objects.yaml"
 REFERENCE_LR_PER_IMAGE = 0.02 / 16  # references/detection: 0.02 for 8 GPUs x 2 images
@@ -89,8 +93,7 @@ def reference_factor(steps_per_epoch: int, epochs: int) -> Callable[[int], float
 def train_reference(config: dict, args: argparse.Namespace, epochs: int) -> dict[str, Any]:
     """torchvision's twin of ``config``'s detector trained with the reference recipe."""
     reference, data = reference_config(config)
-    if args.num_workers is not None:
-        data["num_workers"] = args.num_workers
+    data = config_data({"data": data}, args)
     dm, model = twin_and_data(reference, args, data)
     steps = len(dm.train_dataloader())
     lr = REFERENCE_LR_PER_IMAGE * dm.hparams.batch_size
@@ -121,17 +124,9 @@ def run(argv: list[str]) -> dict:
         raise ConfigError(f"--which takes ours and/or reference, got {args.which!r}")
     targets = [float(t) for t in args.targets.split(",") if t]
     epochs = args.epochs or config["trainer"]["max_epochs"]
-    data = dict(config.get("data", {}))
-    if args.num_workers is not None:
-        data["num_workers"] = args.num_workers
     results: dict[str, Any] = {}
     if "ours" in which:
-        with tempfile.TemporaryDirectory(prefix="vk_time_to_map_") as tmp:
-            record, _ = fit_detector(
-                args.train_json, args.val_json, args.image_root, Path(tmp) / "ours", epochs=epochs,
-                minutes=args.minutes, seed=args.seed, data=data, model=config["model"],
-                trainer={"gradient_clip_val": config["trainer"].get("gradient_clip_val")})
-        results["ours"] = record.to_dict()
+        results["ours"] = fit_ours(config, args, config_data(config, args), epochs)
     if "reference" in which:
         results["reference"] = train_reference(config, args, epochs)
     for entry in results.values():

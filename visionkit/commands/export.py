@@ -1,4 +1,5 @@
-"""`visionkit export --ckpt CKPT --format onnx|torchscript [--out FILE]`: a deployable model file."""
+"""`visionkit export --ckpt CKPT --format onnx|torchscript [--out FILE] [--int8 --calib DIR|JSON]`:
+a deployable model file, int8 (ONNX Runtime) on request."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from visionkit import __version__
-from visionkit.data.transforms import classification_eval_steps
+from visionkit.data.transforms import classification_eval_steps, classification_eval_transform
 from visionkit.errors import ConfigError
 from visionkit.fileio import atomic_write_with, is_onnx_file
 from visionkit.inference.checkpoints import load_checkpoint_model
@@ -171,9 +171,10 @@ def _export_int8(ckpt: str | os.PathLike, out: Path, calib: str | os.PathLike, c
     with tempfile.TemporaryDirectory(prefix="vk_export_", dir=out.parent) as tmp:
         fp32 = export_model(ckpt, "onnx", Path(tmp) / "fp32.onnx")
         meta = read_export_metadata(fp32)
-        if meta["task"] == "classification":
-            loaded = load_checkpoint_model(ckpt)
-            inputs = quantize.classifier_inputs(paths, loaded.eval_transform())
+        if meta["task"] == "classification":  # the preprocessing the file's metadata names
+            transform = classification_eval_transform(meta["image_size"], meta["mean"], meta["std"],
+                                                      crop_fraction=meta["crop_fraction"])
+            inputs = quantize.classifier_inputs(paths, transform)
         else:
             inputs = quantize.detector_inputs(paths)
         quantize.quantize_onnx(fp32, out, inputs, detector=meta["task"] == "detection")

@@ -7,6 +7,10 @@ the model's own preprocessing. A classifier is quantized whole. A detector's bac
 FPN) and RPN head are, and its box arithmetic stays in float: decoding, clipping, NMS and the
 box head's regression, where 1/255 of a coordinate range would move boxes by pixels.
 
+Activations are uint8 and weights int8 (ONNX Runtime's U8S8, its fastest x86 kernels with
+AVX512-VNNI or AVX-VNNI). On an x86 CPU with AVX2 but no VNNI these kernels can saturate
+intermediate sums (ONNX Runtime's documentation); measure accuracy on such a machine.
+
 Why ONNX Runtime's quantizer: PyTorch 2's export quantization (PT2E) left torch for torchao,
 and needs torch.compile's C++ build to run int8 kernels on x86; the exported file needs
 neither, and `classify predict` / `detect predict` already run ``.onnx`` files.
