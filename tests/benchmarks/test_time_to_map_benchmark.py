@@ -5,9 +5,8 @@ import json
 
 import pytest
 import torch
-import yaml
 
-from tests.benchmarks.test_pretrained_detection_benchmark import TINY
+from tests.benchmarks.test_pretrained_detection_benchmark import TINY, tiny_run_arguments
 from visionkit.benchmarks.time_to_map import (
     first_reached,
     late_swing,
@@ -15,7 +14,6 @@ from visionkit.benchmarks.time_to_map import (
     reference_factor,
     run,
 )
-from visionkit.data.synthetic_detection import make_shapes_detection
 
 
 def test_reference_schedule_is_torchvision_s_warmup_and_step_decay():
@@ -59,20 +57,10 @@ def test_times_and_swing_are_read_off_the_curve():
 
 
 def test_tiny_run_of_both_recipes_reports_times_and_a_plot(tmp_path):
-    root = make_shapes_detection(tmp_path / "data", ("circle", "square"), n_train=4, n_val=2,
-                                 size=96, max_objects=2, seed=0)
-    config = {"trainer": {"max_epochs": 2, "gradient_clip_val": 10.0},
-              "model": {"name": "fasterrcnn_efficientnet_lite0_fpn", "pretrained_backbone": "imagenet",
-                        "optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4,
-                        "scheduler": "cosine", "warmup_epochs": 0.5,
-                        "faster_rcnn": {**TINY, "min_size": [80, 96]}},
-              "data": {"batch_size": 2, "num_workers": 0, "vflip": 0.5}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
+    arguments = tiny_run_arguments(tmp_path, 2, {"faster_rcnn": {**TINY, "min_size": [80, 96]}},
+                                   {"vflip": 0.5})
+    result = run([*arguments, "--targets", "0.0,2.0"])
     plot = tmp_path / "map.png"
-    result = run(["--config", str(path), "--train-json", str(root / "train.json"), "--val-json",
-                  str(root / "val.json"), "--image-root", str(root), "--minutes", "5",
-                  "--targets", "0.0,2.0", "--plot", str(plot)])
     ours, reference = result["results"]["ours"], result["results"]["reference"]
     for entry in (ours, reference):
         assert len(entry["val_map"]) == len(entry["elapsed"]) == 2

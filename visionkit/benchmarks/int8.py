@@ -61,10 +61,10 @@ def ratios(seconds: dict[str, float]) -> dict[str, float]:
 
 def _classifier(args: argparse.Namespace, files: dict[str, Path]) -> dict[str, Any]:
     from visionkit.benchmarks.ensemble import accuracy
-    from visionkit.data.images import read_image
     from visionkit.data.sources import expand_image_sources
     from visionkit.inference.classification import load_classifier
     from visionkit.inference.ensemble import ensemble_scores
+    from visionkit.inference.quantize import classifier_inputs
 
     if not args.val:
         raise SystemExit("a classifier needs --val FOLDER (class folders)")
@@ -74,8 +74,9 @@ def _classifier(args: argparse.Namespace, files: dict[str, Path]) -> dict[str, A
     for key, model in loaded.items():
         kept, scores = ensemble_scores([model], paths)
         result["accuracy"][key] = round(accuracy(kept, scores, model.classes), 4)
-    transform = loaded["pytorch_fp32"].eval_transform()
-    images = torch.stack([transform(image=read_image(p))["image"] for p in paths[:args.latency_images]])
+    timed = [Path(p) for p in paths[:args.latency_images]]  # one batch, as calibration reads them
+    images = torch.from_numpy(next(classifier_inputs(timed, loaded["pytorch_fp32"].eval_transform(),
+                                                     batch_size=len(timed))))
     result["latency_s"], result["ratio"] = {}, {}
     with torch.inference_mode():
         for size in [int(s) for s in args.batch_sizes.split(",") if s]:
@@ -94,10 +95,10 @@ def _classifier(args: argparse.Namespace, files: dict[str, Path]) -> dict[str, A
 
 
 def _detector(args: argparse.Namespace, files: dict[str, Path], tmp: Path) -> dict[str, Any]:
-    from visionkit.data.images import read_image
     from visionkit.evaluation.coco import evaluate_coco
     from visionkit.inference.detection import detect_to_dir, read_gt
     from visionkit.inference.detector_loading import load_detector
+    from visionkit.inference.quantize import detector_inputs
 
     if not args.val_json:
         raise SystemExit("a detector needs --val-json (and --image-root when its names are elsewhere)")
@@ -109,7 +110,7 @@ def _detector(args: argparse.Namespace, files: dict[str, Path], tmp: Path) -> di
         result["map"][key], result["map50"][key] = round(stats["AP"], 4), round(stats["AP50"], 4)
         result["val_images"] = summary.images
     paths = sorted(read_gt(args.val_json, args.image_root)[0])[:args.latency_images]
-    images = [torch.from_numpy(read_image(p)).permute(2, 0, 1).float().div(255) for p in paths]
+    images = [torch.from_numpy(image) for image in detector_inputs(paths)]
     models = {k: load_detector(p, "cpu").model for k, p in files.items()}
     with torch.inference_mode():
         seconds = alternate({k: (lambda m=m: [m([im]) for im in images]) for k, m in models.items()},

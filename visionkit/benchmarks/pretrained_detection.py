@@ -221,15 +221,20 @@ def fit_ours(config: dict, args: argparse.Namespace, data: dict, epochs: int) ->
     return record.to_dict()
 
 
+def read_run(args: argparse.Namespace, runs: tuple[str, str]) -> tuple[dict, list[str], int]:
+    """(config, the ``--which`` runs among ``runs``, planned epochs) of a side-by-side benchmark."""
+    config = yaml.safe_load(Path(args.config).read_text())
+    which = [w for w in args.which.split(",") if w]
+    if set(which) - set(runs):
+        raise ConfigError(f"--which takes {' and/or '.join(runs)}, got {args.which!r}")
+    return config, which, args.epochs or config["trainer"]["max_epochs"]
+
+
 def run(argv: list[str]) -> dict:
     """Parse options, train the chosen detectors, return the results."""
     args = _parser().parse_args(argv)
-    config = yaml.safe_load(Path(args.config).read_text())
-    which = [w for w in args.which.split(",") if w]
-    if set(which) - {"ours", "torchvision"}:
-        raise ConfigError(f"--which takes ours and/or torchvision, got {args.which!r}")
+    config, which, epochs = read_run(args, ("ours", "torchvision"))
     data = config_data(config, args)
-    epochs = args.epochs or config["trainer"]["max_epochs"]
     results: dict[str, Any] = {}
     if "ours" in which:
         results["ours"] = fit_ours(config, args, data, epochs)

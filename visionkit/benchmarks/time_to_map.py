@@ -23,20 +23,18 @@ from __future__ import annotations
 import argparse
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from visionkit.benchmarks.pretrained_detection import (
     config_data,
     fit_ours,
     plain_detection_loop,
     plot_curves,
+    read_run,
     twin_and_data,
 )
-from visionkit.errors import ConfigError
 
 DEFAULT_CONFIG = "configs/detect/fasterrcnn_efficientnet_lite0_fpn_small_objects.yaml"
 REFERENCE_LR_PER_IMAGE = 0.02 / 16  # references/detection: 0.02 for 8 GPUs x 2 images
@@ -118,12 +116,8 @@ def late_swing(maps: list[float]) -> float:
 def run(argv: list[str]) -> dict:
     """Train the chosen runs in turn; the JSON dict."""
     args = _parser().parse_args(argv)
-    config = yaml.safe_load(Path(args.config).read_text())
-    which = [w for w in args.which.split(",") if w]
-    if set(which) - {"ours", "reference"}:
-        raise ConfigError(f"--which takes ours and/or reference, got {args.which!r}")
+    config, which, epochs = read_run(args, ("ours", "reference"))
     targets = [float(t) for t in args.targets.split(",") if t]
-    epochs = args.epochs or config["trainer"]["max_epochs"]
     results: dict[str, Any] = {}
     if "ours" in which:
         results["ours"] = fit_ours(config, args, config_data(config, args), epochs)
