@@ -48,6 +48,18 @@ def test_classifier_onnx_file_and_backend_predict_as_pytorch(tmp_path):
             assert [h["prob"] for h in got[name][path]] == pytest.approx([h["prob"] for h in top], abs=1e-4)
 
 
+def test_onnx_sessions_do_not_spin_between_nodes(tmp_path):
+    # spinning workers starve each other on shared cores (docs/performance.md, int8)
+    torch.manual_seed(0)
+    task = ClassificationTask("resnet18", 3, class_names=list(SHAPES[:3]), image_size=32)
+    onnx = export_model(save_task_checkpoint(task, tmp_path / "cls.ckpt"), "onnx", tmp_path / "cls.onnx")
+    sessions = {"classifier": load_classifier(onnx).model.session,
+                "detector": load_detector(export_model(DETECTOR, "onnx", tmp_path / "det.onnx"), "cpu").model.session}
+    for name, session in sessions.items():
+        options = session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0", name
+
+
 def test_detector_backend_onnxruntime_gives_pytorch_s_detections(tmp_path):
     scenes = make_shapes_detection(tmp_path / "scenes", SHAPES[:3], n_train=0, n_val=3, size=256,
                                    max_objects=4, seed=7)
