@@ -34,8 +34,8 @@ def onnx_session(path: str | os.PathLike) -> Any:
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: no per-node placement notes
     # Worker threads sleep between nodes instead of spinning. Spinning costs more than it saves
-    # when the cores are shared: on 2 busy-ish cores an int8 EfficientNet-Lite0 call took
-    # 8.7 ms spinning and 4.5 ms not (fp32 11.0 and 7.9 ms; docs/performance.md, int8)
+    # when the cores are shared: with one of 2 cores kept busy an int8 EfficientNet-Lite0 call
+    # took 8.7 ms spinning and 4.5 ms not (fp32 11.0 and 7.9 ms; docs/performance.md)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
