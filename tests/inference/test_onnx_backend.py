@@ -53,8 +53,9 @@ def test_onnx_sessions_do_not_spin_between_nodes(tmp_path):
     torch.manual_seed(0)
     task = ClassificationTask("resnet18", 3, class_names=list(SHAPES[:3]), image_size=32)
     onnx = export_model(save_task_checkpoint(task, tmp_path / "cls.ckpt"), "onnx", tmp_path / "cls.onnx")
+    detector = export_model(DETECTOR, "onnx", tmp_path / "det.onnx")
     sessions = {"classifier": load_classifier(onnx).model.session,
-                "detector": load_detector(export_model(DETECTOR, "onnx", tmp_path / "det.onnx"), "cpu").model.session}
+                "detector": load_detector(detector, "cpu").model.session}
     for name, session in sessions.items():
         options = session.get_session_options()
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0", name

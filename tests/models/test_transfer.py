@@ -1,8 +1,9 @@
 """Freezing, frozen BatchNorm, and per-group parameter groups."""
 
+import pytest
 import torch
 
-from visionkit.models import create_classifier, parameter_groups, set_group_trainable
+from visionkit.models import create_classifier, modules_outside, parameter_groups, set_group_trainable
 from visionkit.models.transfer import trainable_deepest
 
 
@@ -47,3 +48,16 @@ def test_parameter_groups_cover_every_parameter_once_with_decayed_lrs():
     for g in groups:
         if {id(p) for p in g["params"]} & bn_and_bias:
             assert g["weight_decay"] == 0.0
+
+
+def test_modules_outside_an_inner_module_hold_the_other_parameters_once():
+    model = create_classifier("resnet18", 3)
+    inner = model.backbone.net.layer2
+    outside = modules_outside(model, inner)
+    ids = [id(p) for m in [inner, *outside] for p in m.parameters()]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert not any(m is inner or any(s is inner for s in m.modules()) for m in outside)
+    holder = torch.nn.Linear(2, 2)
+    holder.inner = torch.nn.Linear(2, 2)  # parameters of its own beside the inner module
+    with pytest.raises(ValueError, match="holds parameters of its own"):
+        modules_outside(holder, holder.inner)

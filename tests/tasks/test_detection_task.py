@@ -12,8 +12,9 @@ from visionkit.checkpoint_record import read_record
 from visionkit.cli import main
 from visionkit.commands.detect import with_cuda_amp
 from visionkit.data.synthetic_detection import make_shapes_detection
-from visionkit.detection import create_detector
-from visionkit.tasks.detection import warmup_multistep
+from visionkit.detection import classification_layers, create_detector
+from visionkit.errors import ConfigError
+from visionkit.tasks.detection import DetectionTask, warmup_multistep
 from visionkit.tasks.ema import TRAINED_WEIGHTS
 
 FAST = ["--data.batch_size", "4", "--data.num_workers", "0", "--trainer.enable_progress_bar", "false",
@@ -112,3 +113,19 @@ def test_loader_workers_draw_different_augmentations(shapes):
     x1 = [float(t[0]["boxes"][0, 0]) for _, t in dm.train_dataloader()]  # flipped or not
     assert len(set(x1)) == 2
     assert x1[0::2] != x1[1::2], "both workers drew the same flips"
+
+
+@pytest.mark.parametrize("name", ["fasterrcnn_resnet18_fpn", "fast_rcnn_resnet18", "rcnn_resnet18"])
+def test_backbone_lr_scale_slows_only_the_pretrained_layers(name):
+    task = DetectionTask(name, 3, optimizer="adamw", lr=1e-3, backbone_lr_scale=0.25)
+    pretrained = {id(p) for p in classification_layers(task.model).parameters()}
+    groups = task.optimizer_groups()
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(task.model.parameters()))  # each once
+    for g in groups:
+        inside = {id(p) in pretrained for p in g["params"]}
+        assert len(inside) == 1  # a group is all backbone or all the rest
+        assert g["lr"] == pytest.approx(2.5e-4 if inside == {True} else 1e-3)
+    assert {g["lr"] for g in DetectionTask(name, 3, lr=1e-3).optimizer_groups()} == {1e-3}
+    with pytest.raises(ConfigError, match="backbone_lr_scale must be above 0"):
+        DetectionTask(name, 3, backbone_lr_scale=0.0)

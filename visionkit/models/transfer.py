@@ -37,6 +37,22 @@ def frozen_modules(groups: Groups) -> Iterator[nn.Module]:
             yield from group
 
 
+def modules_outside(model: nn.Module, inner: nn.Module) -> list[nn.Module]:
+    """The largest submodules of ``model`` that do not contain ``inner``: with ``[inner]`` they
+    hold each of ``model``'s parameters once (a layer group of "everything else")."""
+    if any(True for _ in model.parameters(recurse=False)):
+        raise ValueError(f"{type(model).__name__} holds parameters of its own; split it by hand")
+    out: list[nn.Module] = []
+    for child in model.children():
+        if child is inner:
+            continue
+        if any(m is inner for m in child.modules()):
+            out += modules_outside(child, inner)
+        else:
+            out.append(child)
+    return out
+
+
 def parameter_groups(groups: Groups, lr: float, weight_decay: float,
                      group_lr_decay: float = 1.0) -> list[dict]:
     """Optimizer parameter groups: LR × decay^(depth from the top), no decay on biases and norms.

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from visionkit.checkpoint_record import CheckpointRecord, write_record
-from visionkit.detection import create_detector
+from visionkit.detection import classification_layers, create_detector
 from visionkit.detection.builders import require_known
 from visionkit.detection.options import (
     SECTIONS,
@@ -30,7 +30,7 @@ from visionkit.distributed import gather_objects
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.evaluation.drawing import draw_detections
-from visionkit.models import parameter_groups
+from visionkit.models import modules_outside, parameter_groups
 from visionkit.tasks.callbacks import EpochSeeding, SkippedFilesReport
 from visionkit.tasks.ema import EMAHooks, TaskEMA
 from visionkit.tasks.nonfinite import NonFiniteGuard
@@ -67,6 +67,8 @@ class DetectionTask(L.LightningModule):
         rcnn: options of the R-CNN family (`RCNNOptions`).
         optimizer: "sgd" (momentum) or "adamw"; weight decay skips biases and norm layers.
         lr: peak learning rate (after warmup).
+        backbone_lr_scale: the LR of the layers ``pretrained_backbone`` loads (the backbone body;
+            an R-CNN's CNN) is ``lr`` times this; FPN, RPN and heads train at ``lr``.
         momentum: SGD momentum.
         weight_decay: L2 penalty (decoupled for AdamW).
         scheduler: "step" (× gamma at each epoch in ``step_epochs``), "cosine" or "none"; "step"
@@ -96,6 +98,7 @@ class DetectionTask(L.LightningModule):
         rcnn: RCNNOptions = RCNNOptions(),  # noqa: B008
         optimizer: Literal["sgd", "adamw"] = "sgd",
         lr: float = 0.01,
+        backbone_lr_scale: float = 1.0,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
         scheduler: Literal["none", "step", "cosine"] = "step",
@@ -112,6 +115,9 @@ class DetectionTask(L.LightningModule):
         given = {"faster_rcnn": faster_rcnn, "fast_rcnn": fast_rcnn, "rcnn": rcnn}
         self.save_hyperparameters(ignore=list(given))
         require_known(name)
+        if not backbone_lr_scale > 0:
+            raise ConfigError(f"model.backbone_lr_scale must be above 0, got {backbone_lr_scale} "
+                              f"(freeze layers with trainable_backbone_layers)")
         chosen = section(name)
         for key, value in given.items():  # plain dicts in hparams (checkpoints load weights-only)
             given[key] = section_options(key, value)
@@ -217,10 +223,20 @@ class DetectionTask(L.LightningModule):
     def on_test_epoch_end(self) -> None:  # noqa: D102
         self._log_map("test")
 
+    def optimizer_groups(self) -> list[dict]:
+        """The optimizer's parameter groups: ``lr`` (the pretrained layers' times
+        ``backbone_lr_scale``), no weight decay on biases and norms."""
+        hp = self.hparams
+        scale = hp.get("backbone_lr_scale", 1.0)  # checkpoints from before the option lack it
+        if scale == 1.0:
+            return parameter_groups([[self.model]], hp.lr, hp.weight_decay)
+        body = classification_layers(self.model)
+        return parameter_groups([[body], modules_outside(self.model, body)], hp.lr,
+                                hp.weight_decay, group_lr_decay=scale)
+
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams
-        groups = parameter_groups([[self.model]], hp.lr, hp.weight_decay)
-        optimizer = build_optimizer(groups, hp.optimizer, hp.lr, hp.momentum)
+        optimizer = build_optimizer(self.optimizer_groups(), hp.optimizer, hp.lr, hp.momentum)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
         warmup = int(round(hp.warmup_epochs * per_epoch))
