@@ -5,7 +5,7 @@ import json
 import torch
 import yaml
 
-from visionkit.benchmarks.pretrained_detection import run, torchvision_twin
+from visionkit.benchmarks.pretrained_detection import config_optimizer, run, torchvision_twin
 from visionkit.data.synthetic_detection import make_shapes_detection
 from visionkit.detection import create_detector
 
@@ -80,3 +80,15 @@ def test_without_a_trainer_set_epoch_draws_each_epoch_afresh(tmp_path):
     (ids0, images0), (ids0_again, images0_again), (ids1, images1) = (epoch_batches(e) for e in (0, 0, 1))
     assert ids0 == ids0_again and torch.equal(images0, images0_again)  # seeded by (seed, epoch)
     assert ids1 != ids0 and sorted(ids1) == sorted(ids0)  # another order of the same images
+
+
+def test_the_twin_s_optimizer_scales_its_backbone_lr_as_the_config_asks():
+    torch.manual_seed(0)
+    twin = torchvision_twin(create_detector("fasterrcnn_resnet18_fpn", 3))
+    body = {id(p) for p in twin.backbone.body.parameters()}
+    hp = {"lr": 1e-3, "weight_decay": 1e-4, "optimizer": "adamw", "backbone_lr_scale": 2.0}
+    groups = config_optimizer(twin, hp).param_groups
+    assert sum(len(g["params"]) for g in groups) == len(list(twin.parameters()))
+    for g in groups:
+        want = 2e-3 if id(g["params"][0]) in body else 1e-3
+        assert all((id(p) in body) == (want == 2e-3) for p in g["params"]) and g["lr"] == want

@@ -32,7 +32,7 @@ from visionkit.data.epoch_seeding import seed_for_epoch
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models.ema import WeightEMA
-from visionkit.models.transfer import parameter_groups
+from visionkit.models.transfer import scaled_parameter_groups
 from visionkit.tasks.fitting import fit_detector, seed_all
 from visionkit.tasks.optim import build_optimizer, warmup_cosine
 
@@ -96,9 +96,11 @@ def torchvision_twin(ours: nn.Module) -> nn.Module:
 
 def config_optimizer(model: nn.Module, hp: dict) -> torch.optim.Optimizer:
     """The optimizer a detection config's ``model`` section asks for, over ``model``'s parameter
-    groups (no decay on biases and norms), for a plain loop beside `DetectionTask`."""
-    return build_optimizer(parameter_groups([[model]], hp["lr"], hp["weight_decay"]),
-                           hp["optimizer"], hp["lr"], hp.get("momentum", 0.9))
+    groups (no decay on biases and norms; torchvision's backbone body at ``backbone_lr_scale``
+    times the LR), for a plain loop beside `DetectionTask`."""
+    groups = scaled_parameter_groups(model, model.backbone.body, hp["lr"], hp["weight_decay"],
+                                     hp.get("backbone_lr_scale", 1.0))
+    return build_optimizer(groups, hp["optimizer"], hp["lr"], hp.get("momentum", 0.9))
 
 
 def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dict[str, Any]:

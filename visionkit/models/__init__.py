@@ -6,11 +6,13 @@ from visionkit.models.heads import ClassifierHead
 from visionkit.models.transfer import (
     modules_outside,
     parameter_groups,
+    scaled_parameter_groups,
     set_group_trainable,
     trainable_deepest,
 )
 
 __all__ = [
     "Backbone", "BackboneSpec", "ClassifierHead", "ImageClassifier", "create_classifier",
-    "list_backbones", "modules_outside", "parameter_groups", "set_group_trainable", "trainable_deepest",
+    "list_backbones", "modules_outside", "parameter_groups", "scaled_parameter_groups",
+    "set_group_trainable", "trainable_deepest",
 ]

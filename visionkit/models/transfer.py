@@ -78,3 +78,13 @@ def parameter_groups(groups: Groups, lr: float, weight_decay: float,
         if no_decay:
             out.append({"params": no_decay, "lr": lr * scale, "weight_decay": 0.0})
     return out
+
+
+def scaled_parameter_groups(model: nn.Module, inner: nn.Module, lr: float, weight_decay: float,
+                            inner_lr_scale: float) -> list[dict]:
+    """`parameter_groups` of ``model`` with ``inner``'s LR ``lr * inner_lr_scale``, the rest's ``lr``
+    (one group when the scale is 1)."""
+    if inner_lr_scale == 1.0:
+        return parameter_groups([[model]], lr, weight_decay)
+    return parameter_groups([[inner], modules_outside(model, inner)], lr, weight_decay,
+                            group_lr_decay=inner_lr_scale)

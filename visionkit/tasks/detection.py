@@ -30,7 +30,7 @@ from visionkit.distributed import gather_objects
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.evaluation.drawing import draw_detections
-from visionkit.models import modules_outside, parameter_groups
+from visionkit.models import scaled_parameter_groups
 from visionkit.tasks.callbacks import EpochSeeding, SkippedFilesReport
 from visionkit.tasks.ema import EMAHooks, TaskEMA
 from visionkit.tasks.nonfinite import NonFiniteGuard
@@ -228,11 +228,8 @@ class DetectionTask(L.LightningModule):
         ``backbone_lr_scale``), no weight decay on biases and norms."""
         hp = self.hparams
         scale = hp.get("backbone_lr_scale", 1.0)  # checkpoints from before the option lack it
-        if scale == 1.0:
-            return parameter_groups([[self.model]], hp.lr, hp.weight_decay)
-        body = classification_layers(self.model)
-        return parameter_groups([[body], modules_outside(self.model, body)], hp.lr,
-                                hp.weight_decay, group_lr_decay=scale)
+        return scaled_parameter_groups(self.model, classification_layers(self.model), hp.lr,
+                                       hp.weight_decay, scale)
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams
