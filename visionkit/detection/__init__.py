@@ -12,21 +12,14 @@
 Labels are contiguous ``1..K`` with ``0`` the background, so ``num_classes = K + 1``.
 """
 
-from torch import nn
-
 from visionkit.detection.builders import create_detector, detector_options, list_detectors
 from visionkit.detection.fast_rcnn import FastRCNN
 from visionkit.detection.faster_rcnn import FasterRCNN
 from visionkit.detection.options import FasterRCNNOptions, FastRCNNOptions, ProposalOptions, RCNNOptions
 from visionkit.detection.proposals import SelectiveSearch
 from visionkit.detection.rcnn import RCNN
+from visionkit.detection.weights import classification_layers
 
 __all__ = ["RCNN", "FastRCNN", "FastRCNNOptions", "FasterRCNN", "FasterRCNNOptions", "ProposalOptions",
            "RCNNOptions", "SelectiveSearch", "classification_layers", "create_detector",
            "detector_options", "list_detectors"]
-
-
-def classification_layers(model: FasterRCNN | FastRCNN | RCNN) -> nn.Module:
-    """The layers of ``model`` that ``pretrained_backbone`` weights load into: an R-CNN's CNN, the
-    other families' backbone body (without the FPN)."""
-    return model.cnn if isinstance(model, RCNN) else model.backbone.body

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from visionkit.detection.rcnn import RCNN
 from visionkit.errors import WeightsError
 from visionkit.models.classifier import BACKBONES
 from visionkit.models.weights import (
@@ -79,3 +80,9 @@ def load_detector_weights(model: nn.Module, state: Mapping[str, Tensor], source:
                            f"this detector (classification weights go to pretrained_backbone)")
     with torch.no_grad():
         model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+
+
+def classification_layers(model: nn.Module) -> nn.Module:
+    """The layers of a detector that ``pretrained_backbone`` weights load into: an R-CNN's CNN,
+    the other families' backbone body (without the FPN)."""
+    return model.cnn if isinstance(model, RCNN) else model.backbone.body
