@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from visionkit.models import create_classifier, modules_outside, parameter_groups, set_group_trainable
+from visionkit.models import (
+    create_classifier,
+    modules_outside,
+    parameter_groups,
+    scaled_parameter_groups,
+    set_group_trainable,
+)
 from visionkit.models.transfer import trainable_deepest
 
 
@@ -61,3 +67,15 @@ def test_modules_outside_an_inner_module_hold_the_other_parameters_once():
     holder.inner = torch.nn.Linear(2, 2)  # parameters of its own beside the inner module
     with pytest.raises(ValueError, match="holds parameters of its own"):
         modules_outside(holder, holder.inner)
+    with pytest.raises(ValueError, match="not a submodule"):
+        modules_outside(model, torch.nn.Linear(2, 2))
+
+
+def test_scaled_parameter_groups_scale_the_inner_module_only():
+    model = create_classifier("resnet18", 3)
+    inner = {id(p) for p in model.backbone.net.layer2.parameters()}
+    groups = scaled_parameter_groups(model, model.backbone.net.layer2, 0.1, 1e-4, 3.0)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    for g in groups:
+        assert all(g["lr"] == pytest.approx(0.3 if id(p) in inner else 0.1) for p in g["params"])
+    assert {g["lr"] for g in scaled_parameter_groups(model, model.backbone, 0.1, 1e-4, 1.0)} == {0.1}

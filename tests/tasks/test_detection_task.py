@@ -7,13 +7,14 @@ import cv2
 import pytest
 import torch
 
-from tests.tiny import tiny_faster_rcnn_args
-from visionkit.checkpoint_record import read_record
+from tests.tiny import tiny_faster_rcnn, tiny_faster_rcnn_args
+from visionkit.checkpoint_record import read_record, write_record
 from visionkit.cli import main
 from visionkit.commands.detect import with_cuda_amp
 from visionkit.data.synthetic_detection import make_shapes_detection
-from visionkit.detection import classification_layers, create_detector
+from visionkit.detection import create_detector, list_detectors
 from visionkit.errors import ConfigError
+from visionkit.tasks.cli import LIGHTNING_VERSION_KEY, check_checkpoint_fits
 from visionkit.tasks.detection import DetectionTask, warmup_multistep
 from visionkit.tasks.ema import TRAINED_WEIGHTS
 
@@ -115,17 +116,37 @@ def test_loader_workers_draw_different_augmentations(shapes):
     assert x1[0::2] != x1[1::2], "both workers drew the same flips"
 
 
-@pytest.mark.parametrize("name", ["fasterrcnn_resnet18_fpn", "fast_rcnn_resnet18", "rcnn_resnet18"])
+@pytest.mark.parametrize("name", list_detectors())
 def test_backbone_lr_scale_slows_only_the_pretrained_layers(name):
     task = DetectionTask(name, 3, optimizer="adamw", lr=1e-3, backbone_lr_scale=0.25)
-    pretrained = {id(p) for p in classification_layers(task.model).parameters()}
+    names = {id(p): n for n, p in task.model.named_parameters()}
     groups = task.optimizer_groups()
     ids = [id(p) for g in groups for p in g["params"]]
-    assert len(ids) == len(set(ids)) == len(list(task.model.parameters()))  # each once
-    for g in groups:
-        inside = {id(p) in pretrained for p in g["params"]}
-        assert len(inside) == 1  # a group is all backbone or all the rest
-        assert g["lr"] == pytest.approx(2.5e-4 if inside == {True} else 1e-3)
+    assert len(ids) == len(set(ids)) == len(names)  # each parameter once
+    for g in groups:  # the layers pretrained_backbone loads: the backbone body, an R-CNN's CNN
+        want = {names[id(p)]: 2.5e-4 if names[id(p)].startswith(("backbone.body.", "cnn.")) else 1e-3
+                for p in g["params"]}
+        assert set(want.values()) == {g["lr"]}, (name, want)
+    assert sum(names[i].startswith(("backbone.fpn.", "rpn.", "roi_heads.", "box_predictor."))
+               for i in ids) > 0
     assert {g["lr"] for g in DetectionTask(name, 3, lr=1e-3).optimizer_groups()} == {1e-3}
     with pytest.raises(ConfigError, match="backbone_lr_scale must be above 0"):
         DetectionTask(name, 3, backbone_lr_scale=0.0)
+
+
+def test_resuming_with_another_backbone_lr_split_is_one_line(tmp_path):
+    def task(scale):
+        torch.manual_seed(0)
+        return DetectionTask("fasterrcnn_resnet18_fpn", 3, optimizer="adamw", backbone_lr_scale=scale,
+                             faster_rcnn=tiny_faster_rcnn())
+
+    trained = task(1.0)
+    ckpt = {"state_dict": trained.state_dict(), LIGHTNING_VERSION_KEY: "2.6.0",
+            "hyper_parameters": dict(trained.hparams),
+            "optimizer_states": [torch.optim.AdamW(trained.optimizer_groups()).state_dict()]}
+    write_record(ckpt, trained.checkpoint_record())
+    torch.save(ckpt, tmp_path / "last.ckpt")
+    check_checkpoint_fits(tmp_path / "last.ckpt", task(1.0), resume=True)  # the same split: fine
+    with pytest.raises(ConfigError, match=r"its optimizer has 2 parameter groups, this run's 4; "
+                                          r"resume with .* \(--model.backbone_lr_scale 1.0\)"):
+        check_checkpoint_fits(tmp_path / "last.ckpt", task(2.0), resume=True)

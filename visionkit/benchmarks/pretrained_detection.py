@@ -5,11 +5,11 @@ Both detectors start from the same weights: the ImageNet backbone of the config 
 frozen) and the same random FPN / RPN / box-head init (ours is built, then its state dict is
 loaded into torchvision's `FasterRCNN`, built with torchvision's FPN, anchor generator, RoIAlign
 pooler and heads of the same sizes). They get the same data pipeline (`DetectionDataModule`:
-augmentation, batches), optimizer (AdamW, no decay on biases and norms), warmup + cosine
-schedule over the same epochs, gradient clipping, weight EMA when the config keeps one, and
-wall-clock budget (``--minutes``). Ours trains through `DetectionTask` (Lightning),
-torchvision's in a plain PyTorch loop. Both are scored after every epoch by the same COCO
-evaluator (pycocotools' numbers).
+augmentation, batches), optimizer (AdamW, no decay on biases and norms, the backbone body at
+``backbone_lr_scale`` times the LR), warmup + cosine schedule over the same epochs, gradient
+clipping, weight EMA when the config keeps one, and wall-clock budget (``--minutes``). Ours
+trains through `DetectionTask` (Lightning), torchvision's in a plain PyTorch loop. Both are
+scored after every epoch by the same COCO evaluator (pycocotools' numbers).
 
 JSON: per detector the val mAP and mAP@0.5 after each epoch with the seconds elapsed, best and
 final, plus a PNG of mAP against time (``--plot``).
@@ -29,6 +29,7 @@ import yaml
 from torch import nn
 
 from visionkit.data.epoch_seeding import seed_for_epoch
+from visionkit.detection import classification_layers
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models.ema import WeightEMA
@@ -98,8 +99,8 @@ def config_optimizer(model: nn.Module, hp: dict) -> torch.optim.Optimizer:
     """The optimizer a detection config's ``model`` section asks for, over ``model``'s parameter
     groups (no decay on biases and norms; torchvision's backbone body at ``backbone_lr_scale``
     times the LR), for a plain loop beside `DetectionTask`."""
-    groups = scaled_parameter_groups(model, model.backbone.body, hp["lr"], hp["weight_decay"],
-                                     hp.get("backbone_lr_scale", 1.0))
+    groups = scaled_parameter_groups(model, classification_layers(model), hp["lr"],
+                                     hp["weight_decay"], hp.get("backbone_lr_scale", 1.0))
     return build_optimizer(groups, hp["optimizer"], hp["lr"], hp.get("momentum", 0.9))
 
 

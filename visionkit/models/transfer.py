@@ -39,7 +39,10 @@ def frozen_modules(groups: Groups) -> Iterator[nn.Module]:
 
 def modules_outside(model: nn.Module, inner: nn.Module) -> list[nn.Module]:
     """The largest submodules of ``model`` that do not contain ``inner``: with ``[inner]`` they
-    hold each of ``model``'s parameters once (a layer group of "everything else")."""
+    hold each of ``model``'s parameters once (a layer group of "everything else"). A parameter
+    shared by ``inner`` and another module counts as the other module's in `parameter_groups`."""
+    if not any(m is inner for m in model.modules()):
+        raise ValueError(f"{type(inner).__name__} is not a submodule of {type(model).__name__}")
     if any(True for _ in model.parameters(recurse=False)):
         raise ValueError(f"{type(model).__name__} holds parameters of its own; split it by hand")
     out: list[nn.Module] = []

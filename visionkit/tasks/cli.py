@@ -66,6 +66,13 @@ def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule, resu
         raise ConfigError(f"{path}: holds the weights only (best.ckpt does), not the optimizer "
                           f"state to resume; resume from last.ckpt (or 'last'), or start a new "
                           f"fit from these weights with --model.pretrained {path}")
+    if resume and hasattr(task, "optimizer_groups"):  # the optimizer state is per parameter group
+        saved, groups = len(data["optimizer_states"][0]["param_groups"]), len(task.optimizer_groups())
+        if saved != groups:
+            scale = (data.get("hyper_parameters") or {}).get("backbone_lr_scale", 1.0)
+            raise ConfigError(f"{path}: its optimizer has {saved} parameter groups, this run's "
+                              f"{groups}; resume with the LR split it was trained with "
+                              f"(--model.backbone_lr_scale {scale})")
     return got
 
 

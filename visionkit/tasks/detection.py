@@ -117,7 +117,8 @@ class DetectionTask(L.LightningModule):
         require_known(name)
         if not backbone_lr_scale > 0:
             raise ConfigError(f"model.backbone_lr_scale must be above 0, got {backbone_lr_scale} "
-                              f"(freeze layers with trainable_backbone_layers)")
+                              f"(freeze layers with the family's trainable_backbone_layers, e.g. "
+                              f"--model.faster_rcnn.trainable_backbone_layers)")
         chosen = section(name)
         for key, value in given.items():  # plain dicts in hparams (checkpoints load weights-only)
             given[key] = section_options(key, value)
@@ -227,9 +228,8 @@ class DetectionTask(L.LightningModule):
         """The optimizer's parameter groups: ``lr`` (the pretrained layers' times
         ``backbone_lr_scale``), no weight decay on biases and norms."""
         hp = self.hparams
-        scale = hp.get("backbone_lr_scale", 1.0)  # checkpoints from before the option lack it
         return scaled_parameter_groups(self.model, classification_layers(self.model), hp.lr,
-                                       hp.weight_decay, scale)
+                                       hp.weight_decay, hp.backbone_lr_scale)
 
     def configure_optimizers(self):  # noqa: D102
         hp = self.hparams
