@@ -104,11 +104,10 @@ def config_optimizer(model: nn.Module, hp: dict) -> torch.optim.Optimizer:
     return build_optimizer(groups, hp["optimizer"], hp["lr"], hp.get("momentum", 0.9))
 
 
-def train_torchvision(config: dict, args: argparse.Namespace, data: dict) -> dict[str, Any]:
+def train_torchvision(config: dict, args: argparse.Namespace, data: dict, epochs: int) -> dict[str, Any]:
     """The plain loop: torchvision's twin of our config's detector, same data and schedule."""
     dm, model = twin_and_data(config, args, data)
     hp = config["model"]
-    epochs = args.epochs or config["trainer"]["max_epochs"]
     steps = len(dm.train_dataloader())
     optimizer = config_optimizer(model, hp)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -242,7 +241,7 @@ def run(argv: list[str]) -> dict:
     if "ours" in which:
         results["ours"] = fit_ours(config, args, data, epochs)
     if "torchvision" in which:
-        results["torchvision"] = train_torchvision(config, args, data)
+        results["torchvision"] = train_torchvision(config, args, data, epochs)
     if args.plot:
         plot_curves(results, args.plot)
     return {"benchmark": "pretrained-detection", "config": args.config, "model": config["model"]["name"],

@@ -43,6 +43,11 @@ def modules_outside(model: nn.Module, inner: nn.Module) -> list[nn.Module]:
     shared by ``inner`` and another module counts as the other module's in `parameter_groups`."""
     if not any(m is inner for m in model.modules()):
         raise ValueError(f"{type(inner).__name__} is not a submodule of {type(model).__name__}")
+    return _outside(model, inner)
+
+
+def _outside(model: nn.Module, inner: nn.Module) -> list[nn.Module]:
+    """`modules_outside` below the check that ``model`` contains ``inner``."""
     if any(True for _ in model.parameters(recurse=False)):
         raise ValueError(f"{type(model).__name__} holds parameters of its own; split it by hand")
     out: list[nn.Module] = []
@@ -50,7 +55,7 @@ def modules_outside(model: nn.Module, inner: nn.Module) -> list[nn.Module]:
         if child is inner:
             continue
         if any(m is inner for m in child.modules()):
-            out += modules_outside(child, inner)
+            out += _outside(child, inner)
         else:
             out.append(child)
     return out
