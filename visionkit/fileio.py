@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a partial file."""
+"""Atomic file writes (a reader sees the old file or the complete new one, never a partial file)
+and small file facts: ONNX file names, content digests."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -66,3 +68,9 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Pat
 def is_onnx_file(path: str | os.PathLike) -> bool:
     """True for a ``.onnx`` file name (any case): what the loaders run in ONNX Runtime."""
     return Path(path).suffix.lower() == ".onnx"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in chunks: checkpoints may be large)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -95,3 +95,22 @@ def test_checkpoints_of_one_name_export_to_files_of_their_own(tmp_path):
     files = as_onnx_files([str(first), str(second)], tmp_path / "out")
     assert files == [str(tmp_path / "out" / "0_best.onnx"), str(tmp_path / "out" / "1_best.onnx")]
     assert (tmp_path / "out" / "0_best.onnx").read_bytes() != (tmp_path / "out" / "1_best.onnx").read_bytes()
+
+
+def test_a_repeat_run_reuses_the_export_of_the_same_checkpoint(tmp_path, monkeypatch):
+    from visionkit.inference import onnx_backend
+
+    ckpt = tmp_path / "best.ckpt"
+    task = ClassificationTask("resnet18", 2, class_names=["a", "b"], image_size=32)
+    save_task_checkpoint(task, ckpt)
+    (onnx,) = onnx_backend.as_onnx_files([str(ckpt)], tmp_path / "out")
+    exported = []
+    monkeypatch.setattr(onnx_backend, "export_model",
+                        lambda *args: exported.append(args) or export_model(*args))
+    assert onnx_backend.as_onnx_files([str(ckpt)], tmp_path / "out") == [onnx] and not exported
+    with torch.no_grad():  # new weights under the same name: exported again
+        next(task.model.parameters()).add_(1.0)
+    save_task_checkpoint(task, ckpt)
+    assert onnx_backend.as_onnx_files([str(ckpt)], tmp_path / "out") == [onnx] and len(exported) == 1
+    assert onnx_backend.exported_from(onnx, ckpt)
+    assert not onnx_backend.exported_from(tmp_path / "none.onnx", ckpt)

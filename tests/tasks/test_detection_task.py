@@ -64,6 +64,10 @@ def test_fit_logs_coco_map_writes_checkpoints_and_validates(shapes, tmp_path):
     best = run / "checkpoints" / "best.ckpt"
     assert best.is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     ckpt = torch.load(best, weights_only=True)
+    # only this family's options are saved: `--ckpt_path` applies the saved hyperparameters, so
+    # another family's saved defaults would read as set (and refuse) once a default changes
+    assert ckpt["hyper_parameters"]["faster_rcnn"]["min_size"] == 64
+    assert ckpt["hyper_parameters"]["fast_rcnn"] is None and ckpt["hyper_parameters"]["rcnn"] is None
     record = read_record(ckpt, best, "detection")
     assert record.classes == ["circle", "star"] and record.category_ids == [1, 5]
     assert record.model["name"] == "fasterrcnn_resnet18_fpn" and record.num_classes == 3

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from visionkit import __version__
 from visionkit.data.transforms import classification_eval_steps, classification_eval_transform
 from visionkit.errors import ConfigError
-from visionkit.fileio import atomic_write_with, is_onnx_file
+from visionkit.fileio import atomic_write_with, file_sha256, is_onnx_file
 from visionkit.inference.checkpoints import load_checkpoint_model
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
@@ -142,7 +142,7 @@ def export_model(ckpt: str | os.PathLike, fmt: str, out: str | os.PathLike | Non
     if int8_calib is not None:
         return _export_int8(ckpt, out, int8_calib, calib_count)
     target = exportable(ckpt)
-    target.metadata.update(format=fmt, visionkit_version=__version__)
+    target.metadata.update(format=fmt, visionkit_version=__version__, checkpoint_sha256=file_sha256(ckpt))
     write = write_onnx if fmt == "onnx" else write_torchscript
     # Expected, nothing to act on: the tracer's notes on the Python numbers it fixes (the
     # pooler's power-of-two scales, the same for every size; see the module docstring), torch's

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from visionkit import __version__
 from visionkit.errors import ConfigError
-from visionkit.fileio import is_onnx_file
+from visionkit.fileio import file_sha256, is_onnx_file
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
 from visionkit.inference.export import export_model, read_export_metadata
@@ -90,9 +91,21 @@ def load_onnx_detector(path: str | os.PathLike, score_thresh: float = 0.05,
     return LoadedDetector(model, list(meta["classes"]), list(meta["category_ids"]), str(path))  # type: ignore[arg-type]
 
 
+def exported_from(onnx: str | os.PathLike, ckpt: str | os.PathLike) -> bool:
+    """True when ``onnx`` is this visionkit version's fp32 export of ``ckpt``'s bytes (its
+    metadata names the checkpoint's SHA-256): a repeat `--backend onnxruntime` run reuses it."""
+    try:
+        meta = read_export_metadata(onnx)
+    except Exception:  # missing, unreadable or not ours: export again
+        return False
+    return (meta.get("visionkit_version") == __version__ and "int8" not in meta
+            and meta.get("checkpoint_sha256") == file_sha256(ckpt))
+
+
 def as_onnx_files(weights: list[str], folder: str | os.PathLike) -> list[str]:
     """``weights`` with each checkpoint exported to ``folder/<stem>.onnx`` (``.onnx`` files and
-    "coco" pass through; "coco" then runs in PyTorch)."""
+    "coco" pass through; "coco" then runs in PyTorch). A file there already exported from the
+    same checkpoint is reused."""
     stems = [Path(name).stem for name in weights]
     unique = len(set(stems)) == len(stems)  # bag members are all best.ckpt: number them
     out = []
@@ -101,7 +114,8 @@ def as_onnx_files(weights: list[str], folder: str | os.PathLike) -> list[str]:
             out.append(name)
             continue
         target = Path(folder) / (f"{stem}.onnx" if unique else f"{i}_{stem}.onnx")
-        export_model(name, "onnx", target)
+        if not exported_from(target, name):
+            export_model(name, "onnx", target)
         out.append(str(target))
     return out
 

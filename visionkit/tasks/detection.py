@@ -124,7 +124,9 @@ class DetectionTask(L.LightningModule):
             given[key] = section_options(key, value)
             if key != chosen and given[key] != SECTIONS[key]():
                 raise ConfigError(f"model.{key} is set but {name} takes model.{chosen} options")
-            self.hparams[key] = options_dict(given[key])
+            # the other families saved as null: a checkpoint must not pin their defaults (a later
+            # default would make `--ckpt_path` read them as set, and refuse the checkpoint)
+            self.hparams[key] = options_dict(given[key]) if key == chosen else None
         self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         self.image_hw: list[int] | None = None  # most common training image size (on_fit_start)
         self.model = create_detector(name, num_classes, pretrained=pretrained,
