@@ -34,8 +34,9 @@ def predict_main(argv: list[str]) -> int:
                         help="how an ensemble combines: soft (mean probability, default) or "
                              "majority (share of the members' top-1 votes)")
     parser.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch",
-                        help="onnxruntime: export each checkpoint to ONNX beside --out and run that "
-                             "(a .onnx --ckpt from `visionkit export` always runs in ONNX Runtime)")
+                        help="onnxruntime: export each checkpoint to ONNX beside --out and run that, "
+                             "reused while the checkpoint is unchanged (a .onnx --ckpt from `visionkit "
+                             "export` always runs in ONNX Runtime)")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average each model over the image and its "
                              "mirror image")

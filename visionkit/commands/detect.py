@@ -70,8 +70,9 @@ def predict_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                         help="auto: bf16/fp16 autocast on CUDA, fp32 elsewhere")
     parser.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch",
-                        help="onnxruntime: export each checkpoint to ONNX in --out and run that "
-                             "(a .onnx --weights from `visionkit export` always runs in ONNX Runtime)")
+                        help="onnxruntime: export each checkpoint to ONNX in --out and run that, "
+                             "reused while the checkpoint is unchanged (a .onnx --weights from `visionkit "
+                             "export` always runs in ONNX Runtime)")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: also run on the mirror image, boxes mapped back")
     parser.add_argument("--scales", type=float, nargs="+", default=None, metavar="S",
