@@ -154,3 +154,9 @@ def test_resuming_with_another_backbone_lr_split_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"its optimizer has 2 parameter groups, this run's 4; "
                                           r"resume with .* \(--model.backbone_lr_scale 1.0\)"):
         check_checkpoint_fits(tmp_path / "last.ckpt", task(2.0), resume=True)
+    other_lr = task(1.0)
+    other_lr.hparams.lr = 0.5  # as `--model.lr 0.5` beside `--ckpt_path` gives it
+    with pytest.raises(ConfigError, match=r"last.ckpt: trained with lr 0.01, this run asks for 0.5; "
+                                          r"a resumed run keeps its optimizer and schedule"):
+        check_checkpoint_fits(tmp_path / "last.ckpt", other_lr, resume=True)
+    check_checkpoint_fits(tmp_path / "last.ckpt", other_lr)  # evaluating it: no optimizer involved

@@ -28,6 +28,9 @@ from visionkit.tasks.trainer import default_loggers, quiet_lightning, with_atomi
 
 LIGHTNING_VERSION_KEY = "pytorch-lightning_version"  # in every checkpoint a Trainer writes
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")  # --ckpt_path values Lightning resolves itself
+# The task arguments that a resume takes from the checkpoint's optimizer and scheduler state.
+OPTIMIZER_ARGUMENTS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler",
+                       "warmup_epochs", "step_epochs", "gamma", "group_lr_decay", "backbone_lr_scale")
 CKPT_PATH_HELP = {  # by "is it fit?"
     True: "resume a fit: a last.ckpt/best.ckpt written by `fit`, or 'last' for the newest "
           "run's last.ckpt under --trainer.default_root_dir (a fresh start when there is none); "
@@ -73,7 +76,20 @@ def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule, resu
             raise ConfigError(f"{path}: its optimizer has {saved} parameter groups, this run's "
                               f"{groups}; resume with the LR split it was trained with "
                               f"(--model.backbone_lr_scale {scale})")
+    if resume:  # the restored optimizer and scheduler state would override these silently
+        saved_hp, hp = data.get("hyper_parameters") or {}, task.hparams
+        for key in OPTIMIZER_ARGUMENTS:
+            if key in saved_hp and key in hp and _plain(saved_hp[key]) != _plain(hp[key]):
+                raise ConfigError(f"{path}: trained with {key} {saved_hp[key]}, this run asks for "
+                                  f"{hp[key]}; a resumed run keeps its optimizer and schedule: "
+                                  f"drop --model.{key}, or start a new fit from these weights "
+                                  f"with --model.pretrained {path}")
     return got
+
+
+def _plain(value: Any) -> Any:
+    """A tuple as a list (YAML, the CLI and a checkpoint may spell a sequence either way)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def latest_last_checkpoint(root: str | os.PathLike) -> Path | None:
