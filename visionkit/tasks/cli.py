@@ -69,6 +69,9 @@ def check_checkpoint_fits(path: str | os.PathLike, task: L.LightningModule, resu
         raise ConfigError(f"{path}: holds the weights only (best.ckpt does), not the optimizer "
                           f"state to resume; resume from last.ckpt (or 'last'), or start a new "
                           f"fit from these weights with --model.pretrained {path}")
+    # Two checks on one concern. This one compares the optimizer's layout, so it also catches a
+    # checkpoint written before backbone_lr_scale was saved; the argument check below names any
+    # other optimizer or schedule argument that the restored state would override.
     if resume and hasattr(task, "optimizer_groups"):  # the optimizer state is per parameter group
         saved, groups = len(data["optimizer_states"][0]["param_groups"]), len(task.optimizer_groups())
         if saved != groups:
