@@ -194,6 +194,21 @@ def test_postprocess_nms_is_per_class_and_detections_per_img_caps():
     assert torch.equal(labels[0], torch.tensor([1]))
 
 
+def test_postprocess_soft_nms_lowers_the_overlapping_detection_instead_of_dropping_it():
+    # The RoIs of the test above: with Soft-NMS, class 1's B stays at 0.6 x exp(-0.82^2 / 0.5)
+    # and class 2's A at 0.1 x the same; scores come out lowered, best first.
+    proposals = [torch.tensor([[0.0, 0.0, 40.0, 40.0], [2.0, 2.0, 42.0, 42.0]])]
+    logits = torch.tensor([[1.0, 8.0, 1.0], [1.0, 6.0, 3.0]]).log()
+    factor = math.exp(-(38.0 ** 2 / (3200 - 38.0 ** 2)) ** 2 / 0.5)
+    boxes, scores, labels = postprocess_detections(logits, torch.zeros(2, 12), proposals, [(100, 100)],
+                                                   soft_nms="gaussian", soft_nms_sigma=0.5)
+    assert_close(boxes[0], proposals[0][[0, 1, 1, 0]])
+    assert_close(scores[0], torch.tensor([0.8, 0.3, 0.6 * factor, 0.1 * factor]), atol=1e-6)
+    assert torch.equal(labels[0], torch.tensor([1, 2, 1, 2]))
+    with pytest.raises(ValueError, match="soft_nms"):
+        BoxRoIHeads(None, None, None, soft_nms="hard")
+
+
 def test_roi_pool_picks_the_named_map_scale_and_image():
     # Map "p" is 4 x 4 with value 4 * row + col (image 0) and 100 + that (image 1); the largest
     # image is 64 x 64, so the scale is 4 / 64 = 1/16. RoIPool rounds the box corners to cells and

@@ -14,7 +14,7 @@ from visionkit.data.synthetic_detection import make_shapes_detection
 from visionkit.errors import ConfigError
 from visionkit.inference.classification import load_classifier
 from visionkit.inference.detector_loading import load_detector
-from visionkit.inference.export import export_model
+from visionkit.inference.export import export_model, read_export_metadata
 from visionkit.models.weights import REPO_WEIGHTS
 from visionkit.tasks.checkpoint_io import save_task_checkpoint
 from visionkit.tasks.classification import ClassificationTask
@@ -61,15 +61,23 @@ def test_onnx_sessions_do_not_spin_between_nodes(tmp_path):
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0", name
 
 
-def test_detector_backend_onnxruntime_gives_pytorch_s_detections(tmp_path):
+@pytest.mark.parametrize("soft_nms", ["none", "gaussian"])
+def test_detector_backend_onnxruntime_gives_pytorch_s_detections(tmp_path, soft_nms):
+    detector = DETECTOR
+    if soft_nms != "none":  # the demo detector with Soft-NMS: its file leaves Soft-NMS to the backend
+        checkpoint = torch.load(DETECTOR, map_location="cpu", weights_only=False)
+        checkpoint["visionkit"]["model"]["box_soft_nms"] = soft_nms
+        torch.save(checkpoint, detector := tmp_path / "soft.ckpt")
     scenes = make_shapes_detection(tmp_path / "scenes", SHAPES[:3], n_train=0, n_val=3, size=256,
                                    max_objects=4, seed=7)
     common = ["--gt", str(scenes / "val.json"), "--no-images", "--num-workers", "0"]
-    assert main(["detect", "predict", "--weights", str(DETECTOR), *common,
+    assert main(["detect", "predict", "--weights", str(detector), *common,
                  "--out", str(tmp_path / "pt")]) == 0
-    assert main(["detect", "predict", "--weights", str(DETECTOR), "--backend", "onnxruntime", *common,
+    assert main(["detect", "predict", "--weights", str(detector), "--backend", "onnxruntime", *common,
                  "--out", str(tmp_path / "ort")]) == 0
     pytorch, ort = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("pt", "ort"))
+    exported = read_export_metadata(tmp_path / "ort" / detector.with_suffix(".onnx").name)
+    assert (exported["soft_nms"] or {"method": "none"})["method"] == soft_nms
     assert len(pytorch) == len(ort) > 3
     for a, b in zip(pytorch, ort, strict=True):
         assert (a["image_id"], a["category_id"]) == (b["image_id"], b["category_id"])

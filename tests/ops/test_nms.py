@@ -1,6 +1,9 @@
-"""visionkit.ops NMS against torchvision.ops and the pure-PyTorch reference, plus properties."""
+"""visionkit.ops NMS against torchvision.ops and the pure-PyTorch reference, plus properties;
+Soft-NMS against the paper's algorithm written out."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -10,6 +13,7 @@ from hypothesis import strategies as st
 
 from visionkit.ops import (
     batched_nms,
+    batched_soft_nms,
     box_iou,
     nms,
     nms_reference,
@@ -123,3 +127,61 @@ def test_nms_properties(boxes, seed, threshold, num_classes):
     keep = batched_nms(boxes, scores, idxs, threshold)
     _check_nms_result(boxes.double(), scores, idxs, keep, threshold)
     assert torch.equal(keep, _per_class_reference(boxes, scores, idxs, threshold))
+
+
+def _soft_nms_paper(boxes, scores, classes, method, sigma, nt, min_score):
+    """Bodla et al. 2017, Algorithm 1, within each class: pick the best, lower the rest, repeat
+    until nothing is left; boxes whose score falls below ``min_score`` leave. Plain Python."""
+    b, s, c = boxes.double().tolist(), scores.double().tolist(), classes.tolist()
+    live = [i for i in range(len(s)) if s[i] >= min_score]
+    picks = []
+    while live:
+        m = max(live, key=lambda i: s[i])
+        picks.append((m, s[m]))
+        live.remove(m)
+        for i in list(live):
+            if c[i] != c[m]:
+                continue
+            iou = box_iou(torch.tensor([b[m]], dtype=torch.float64),
+                          torch.tensor([b[i]], dtype=torch.float64)).item()
+            if method == "gaussian":
+                s[i] *= math.exp(-iou * iou / sigma)
+            elif iou > nt:
+                s[i] *= 1 - iou
+            if s[i] < min_score:
+                live.remove(i)
+    return picks
+
+
+@pytest.mark.parametrize("method", ["gaussian", "linear"])
+@pytest.mark.parametrize("n, num_classes, max_kept", [(0, 1, None), (1, 1, None), (80, 1, None),
+                                                      (150, 3, None), (150, 3, 20)])
+def test_soft_nms_is_the_paper_s_algorithm(method, n, num_classes, max_kept):
+    boxes = random_boxes(n, seed=n)
+    scores = _scores(n, n + 1, "cpu")
+    classes = torch.randint(0, num_classes, (n,), generator=torch.Generator().manual_seed(n))
+    keep, lowered = batched_soft_nms(boxes, scores, classes, method=method, sigma=0.5,
+                                     iou_threshold=0.3, score_threshold=0.01, max_kept=max_kept)
+    paper = _soft_nms_paper(boxes, scores, classes, method, 0.5, 0.3, 0.01)[:max_kept]
+    assert keep.dtype == torch.int64 and lowered.dtype == scores.dtype
+    assert keep.tolist() == [i for i, _ in paper]
+    expected = torch.tensor([v for _, v in paper], dtype=torch.float64).reshape(-1)
+    torch.testing.assert_close(lowered.double(), expected, rtol=1e-6, atol=1e-7)
+    assert (lowered <= scores[keep]).all() and (lowered[1:] <= lowered[:-1]).all()
+
+
+def test_soft_nms_lowers_an_overlapping_box_that_nms_drops():
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60], [0, 0, 10, 10]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    classes = torch.tensor([1, 1, 1, 2])  # box 3 equals box 0 but is another class
+    assert batched_nms(boxes, scores, classes, 0.5).tolist() == [0, 2, 3]
+    iou = 90 / 110
+    for method, factor in (("gaussian", math.exp(-iou * iou / 0.5)), ("linear", 1 - iou)):
+        keep, lowered = batched_soft_nms(boxes, scores, classes, method=method)
+        assert keep.tolist() == [0, 2, 3, 1]
+        assert lowered.tolist() == pytest.approx([0.9, 0.7, 0.6, 0.8 * factor])
+    # below score_threshold once lowered: dropped; max_kept: the best ones only
+    assert batched_soft_nms(boxes, scores, classes, score_threshold=0.3)[0].tolist() == [0, 2, 3]
+    assert batched_soft_nms(boxes, scores, classes, max_kept=2)[0].tolist() == [0, 2]
+    with pytest.raises(ValueError, match="soft-NMS method"):
+        batched_soft_nms(boxes, scores, classes, method="hard")

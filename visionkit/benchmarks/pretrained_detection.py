@@ -40,6 +40,8 @@ from visionkit.tasks.optim import build_optimizer, warmup_cosine
 DEFAULT_CONFIG = "configs/detect/fasterrcnn_efficientnet_lite0_fpn.yaml"
 BUILDER_ONLY = ("trainable_backbone_layers", "returned_layers", "fpn_channels", "anchor_sizes",
                 "aspect_ratios", "representation_size", "roi_pool", "frozen_bn")
+# our options that torchvision's FasterRCNN lacks: its twin of a Soft-NMS detector uses hard NMS
+NOT_IN_TORCHVISION = ("box_soft_nms", "box_soft_nms_sigma")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def torchvision_twin(ours: nn.Module) -> nn.Module:
-    """torchvision's `FasterRCNN` with our detector's backbone body, sizes, options and weights."""
+    """torchvision's `FasterRCNN` with our detector's backbone body, sizes, options (all but
+    `NOT_IN_TORCHVISION`) and weights."""
     from torchvision.models.detection import FasterRCNN as TorchvisionFasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
@@ -84,7 +87,7 @@ def torchvision_twin(ours: nn.Module) -> nn.Module:
     generator = ours.rpn.anchor_generator
     representation = ours.roi_heads.box_predictor.cls_score.in_features
     options = {k: v for k, v in config.items()
-               if k not in ("name", "num_classes", *BUILDER_ONLY)}
+               if k not in ("name", "num_classes", *BUILDER_ONLY, *NOT_IN_TORCHVISION)}
     model = TorchvisionFasterRCNN(
         backbone, None,
         rpn_anchor_generator=AnchorGenerator(generator.sizes, generator.aspect_ratios),

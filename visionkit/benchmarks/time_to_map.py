@@ -9,8 +9,9 @@ trains Faster R-CNN: SGD at 0.02 for 16 images a step, scaled linearly to the ba
 per image, the reference's own rule), momentum 0.9, weight decay 1e-4 on every parameter, linear
 warmup from 1/1000 over the first epoch's first min(1000, steps - 1) steps, the LR divided by 10
 at 16/26 and 22/26 of the planned epochs, horizontal flips only, one input size (the config's
-evaluation size), no EMA, no gradient clipping. Each gets the same wall budget and the same
-planned epochs, and is scored after every epoch by the same COCO evaluator.
+evaluation size), no EMA, no gradient clipping; and torchvision's hard NMS where our config asks
+for Soft-NMS, which torchvision's `FasterRCNN` does not have. Each gets the same wall budget and
+the same planned epochs, and is scored after every epoch by the same COCO evaluator.
 
 JSON: per run the mAP curve with its timestamps, the seconds at which each ``--targets`` mAP
 was first reached (null: not within the budget), mAP at the budget, the largest change between

@@ -60,6 +60,8 @@ class FastRCNN(nn.Module):
         box_batch_size_per_image: int = 64,
         box_positive_fraction: float = 0.25,
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+        box_soft_nms: Literal["none", "linear", "gaussian"] = "none",
+        box_soft_nms_sigma: float = 0.5,
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -80,7 +82,8 @@ class FastRCNN(nn.Module):
             bg_iou_low=box_bg_iou_low, batch_size_per_image=box_batch_size_per_image,
             positive_fraction=box_positive_fraction, bbox_reg_weights=bbox_reg_weights,
             score_thresh=box_score_thresh, nms_thresh=box_nms_thresh,
-            detections_per_img=box_detections_per_img)
+            detections_per_img=box_detections_per_img, soft_nms=box_soft_nms,
+            soft_nms_sigma=box_soft_nms_sigma)
 
     def forward(
         self,

@@ -12,7 +12,7 @@ Options and defaults are torchvision's ``FasterRCNN``'s.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
@@ -68,6 +68,8 @@ class FasterRCNN(nn.Module):
         box_batch_size_per_image: int = 512,
         box_positive_fraction: float = 0.25,
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+        box_soft_nms: Literal["none", "linear", "gaussian"] = "none",
+        box_soft_nms_sigma: float = 0.5,
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -101,7 +103,8 @@ class FasterRCNN(nn.Module):
             bg_iou_thresh=box_bg_iou_thresh, batch_size_per_image=box_batch_size_per_image,
             positive_fraction=box_positive_fraction, bbox_reg_weights=bbox_reg_weights,
             score_thresh=box_score_thresh, nms_thresh=box_nms_thresh,
-            detections_per_img=box_detections_per_img)
+            detections_per_img=box_detections_per_img, soft_nms=box_soft_nms,
+            soft_nms_sigma=box_soft_nms_sigma)
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None = None

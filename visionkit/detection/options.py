@@ -83,6 +83,12 @@ class FasterRCNNOptions:
         box_batch_size_per_image: proposals sampled per image for the box loss.
         box_positive_fraction: share of objects among them.
         bbox_reg_weights: BoxCoder weights (x, y, w, h) of the box head.
+        box_soft_nms: "none" (hard NMS at box_nms_thresh, torchvision's), or Soft-NMS, which
+            lowers an overlapping detection's score instead of dropping it: "gaussian" (by
+            exp(-IoU^2 / box_soft_nms_sigma)) or "linear" (by 1 - IoU above box_nms_thresh).
+            Candidates still start above box_score_thresh; lowered scores are kept down to
+            0.001. For crowded scenes; inference only (training is the same).
+        box_soft_nms_sigma: the gaussian's width.
     """
 
     trainable_backbone_layers: int | None = None
@@ -117,6 +123,8 @@ class FasterRCNNOptions:
     box_batch_size_per_image: int = 512
     box_positive_fraction: float = 0.25
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+    box_soft_nms: Literal["none", "linear", "gaussian"] = "none"
+    box_soft_nms_sigma: float = 0.5
 
 
 @dataclass
@@ -148,6 +156,12 @@ class FastRCNNOptions:
         box_batch_size_per_image: RoIs sampled per image for the loss.
         box_positive_fraction: share of objects among them.
         bbox_reg_weights: BoxCoder weights (x, y, w, h).
+        box_soft_nms: "none" (hard NMS at box_nms_thresh, torchvision's), or Soft-NMS, which
+            lowers an overlapping detection's score instead of dropping it: "gaussian" (by
+            exp(-IoU^2 / box_soft_nms_sigma)) or "linear" (by 1 - IoU above box_nms_thresh).
+            Candidates still start above box_score_thresh; lowered scores are kept down to
+            0.001. For crowded scenes; inference only (training is the same).
+        box_soft_nms_sigma: the gaussian's width.
     """
 
     trainable_backbone_layers: int | None = None
@@ -172,6 +186,8 @@ class FastRCNNOptions:
     box_batch_size_per_image: int = 64
     box_positive_fraction: float = 0.25
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+    box_soft_nms: Literal["none", "linear", "gaussian"] = "none"
+    box_soft_nms_sigma: float = 0.5
 
 
 @dataclass

@@ -13,16 +13,20 @@ torchvision (``box_head.fc6``, ``box_predictor.cls_score``...).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from visionkit.ops import (
+    SOFT_NMS_METHODS,
+    SOFT_NMS_MIN_SCORE,
     BalancedPositiveNegativeSampler,
     BoxCoder,
     Matcher,
     batched_nms,
+    batched_soft_nms,
     box_iou,
     clip_boxes_to_image,
     fastrcnn_loss,
@@ -93,6 +97,8 @@ class RoIHeads(nn.Module):
         score_thresh: float = 0.05,
         nms_thresh: float = 0.5,
         detections_per_img: int = 100,
+        soft_nms: Literal["none", "linear", "gaussian"] = "none",
+        soft_nms_sigma: float = 0.5,
     ) -> None:
         super().__init__()
         self.box_roi_pool = box_roi_pool
@@ -105,6 +111,9 @@ class RoIHeads(nn.Module):
         self.score_thresh = score_thresh
         self.nms_thresh = nms_thresh
         self.detections_per_img = detections_per_img
+        if soft_nms not in ("none", *SOFT_NMS_METHODS):
+            raise ValueError(f"soft_nms must be 'none' or one of {SOFT_NMS_METHODS}, got {soft_nms!r}")
+        self.soft_nms, self.soft_nms_sigma = soft_nms, soft_nms_sigma
 
     def forward(
         self,
@@ -126,7 +135,8 @@ class RoIHeads(nn.Module):
         boxes, scores, labels = postprocess_detections(
             logits, deltas, proposals, image_sizes, box_coder=self.box_coder,
             score_thresh=self.score_thresh, nms_thresh=self.nms_thresh,
-            detections_per_img=self.detections_per_img)
+            detections_per_img=self.detections_per_img, soft_nms=self.soft_nms,
+            soft_nms_sigma=self.soft_nms_sigma)
         return [{"boxes": b, "labels": lab, "scores": s}
                 for b, s, lab in zip(boxes, scores, labels, strict=True)], {}
 
@@ -183,6 +193,8 @@ def postprocess_detections(
     nms_thresh: float = 0.5,
     detections_per_img: int = 100,
     min_size: float = 1e-2,
+    soft_nms: Literal["none", "linear", "gaussian"] = "none",
+    soft_nms_sigma: float = 0.5,
 ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
     """Per-image lists (boxes, scores, labels) of detections from RoI-head outputs.
 
@@ -191,7 +203,9 @@ def postprocess_detections(
     class-agnostic ``[R, 4]``) for per-image ``xyxy`` ``proposals``. Every (RoI, class >= 1) pair
     is a candidate: softmax score ``> score_thresh``, box decoded and clipped to its image's
     ``(height, width)``, sides ``>= min_size``, then per-class NMS at ``nms_thresh`` and the
-    ``detections_per_img`` best. Labels come out as int64 in ``1..K``.
+    ``detections_per_img`` best. Labels come out as int64 in ``1..K``. ``soft_nms`` "linear" or
+    "gaussian" (``soft_nms_sigma``) lowers overlapping candidates' scores instead
+    (`batched_soft_nms`), down to `SOFT_NMS_MIN_SCORE`; the scores returned are the lowered ones.
     """
     box_coder = box_coder or BoxCoder((10.0, 10.0, 5.0, 5.0))
     num_classes = class_logits.shape[-1]
@@ -211,8 +225,15 @@ def postprocess_detections(
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
         keep = remove_small_boxes(boxes, min_size)
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = batched_nms(boxes, scores, labels, nms_thresh)[:detections_per_img]
+        if soft_nms == "none":
+            keep = batched_nms(boxes, scores, labels, nms_thresh)[:detections_per_img]
+            scores = scores[keep]
+        else:
+            keep, scores = batched_soft_nms(
+                boxes, scores, labels, method=soft_nms, sigma=soft_nms_sigma,
+                iou_threshold=nms_thresh, score_threshold=min(score_thresh, SOFT_NMS_MIN_SCORE),
+                max_kept=detections_per_img)
         all_boxes.append(boxes[keep])
-        all_scores.append(scores[keep])
+        all_scores.append(scores)
         all_labels.append(labels[keep])
     return all_boxes, all_scores, all_labels

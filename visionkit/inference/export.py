@@ -8,7 +8,10 @@ classifier's ONNX file (`write_onnx`), traced otherwise. A traced detector compu
 padding, anchor grids and proposal counts in the graph (the detection modules keep sizes as
 traced tensors), so the file accepts any image size; it is traced on a ``min_size`` square, on
 which the RoI pooler's feature-map scales are exact. A TorchScript detector keeps CPU tensors
-it creates, so run it on the CPU.
+it creates, so run it on the CPU. Soft-NMS (``box_soft_nms``) is a loop over picks that a trace
+cannot keep: such a detector's file returns every candidate above the score threshold, by
+decreasing score, and its metadata's ``soft_nms`` says how to finish
+(`apply_exported_soft_nms`, which the ONNX Runtime backend calls).
 
 The metadata (a JSON object: task, classes, sizes, normalisation or category ids) is the
 TorchScript extra file ``visionkit.json`` and the ONNX ``metadata_props`` key ``visionkit``;
@@ -36,6 +39,7 @@ from visionkit.fileio import atomic_write_with, file_sha256, is_onnx_file
 from visionkit.inference.checkpoints import load_checkpoint_model
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
+from visionkit.ops import SOFT_NMS_MIN_SCORE, batched_soft_nms
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -104,18 +108,38 @@ def detector_exportable(loaded: LoadedDetector) -> Exportable:
         height = width = min(transform.min_size[-1], transform.max_size)
     sample = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
     outputs = ["boxes", "labels", "scores"]
+    heads = loaded.model.roi_heads
+    soft_nms = None
+    if heads.soft_nms != "none":  # the file keeps every candidate: IoU never exceeds 1
+        soft_nms = {"method": heads.soft_nms, "sigma": heads.soft_nms_sigma,
+                    "iou_threshold": heads.nms_thresh,
+                    "min_score": min(heads.score_thresh, SOFT_NMS_MIN_SCORE),
+                    "max_kept": heads.detections_per_img}
+        heads.soft_nms, heads.nms_thresh, heads.detections_per_img = "none", 1.0, 2 ** 31 - 1
     metadata = {"task": "detection", "input": "float [3, H, W] in 0-1, any H and W",
                 "preprocess": ["RGB image as float / 255, CHW; the file resizes and normalises "
                                "it itself (min_size/max_size below); boxes come back in the "
                                "input image's pixels"],
                 "min_size": list(transform.min_size), "max_size": transform.max_size,
-                "box_score_thresh": loaded.model.roi_heads.score_thresh,
-                "detections_per_img": loaded.model.roi_heads.detections_per_img,
+                "box_score_thresh": heads.score_thresh,
+                "detections_per_img": soft_nms["max_kept"] if soft_nms else heads.detections_per_img,
+                "soft_nms": soft_nms,
                 "outputs": outputs, "classes": loaded.classes,
                 "category_ids": loaded.category_ids}
     dynamic_axes = {"image": {1: "height", 2: "width"}, **{name: {0: "detections"} for name in outputs}}
     return Exportable(DetectorExport(loaded.model).eval(), sample, ["image"], outputs,
                       dynamic_axes, metadata)
+
+
+def apply_exported_soft_nms(soft_nms: dict[str, Any], boxes: Tensor, labels: Tensor,
+                            scores: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """A Soft-NMS detector file's outputs (every candidate) finished as the detector finishes
+    them: `batched_soft_nms` with the metadata's ``soft_nms`` settings."""
+    keep, lowered = batched_soft_nms(
+        boxes, scores, labels, method=soft_nms["method"], sigma=soft_nms["sigma"],
+        iou_threshold=soft_nms["iou_threshold"], score_threshold=soft_nms["min_score"],
+        max_kept=soft_nms["max_kept"])
+    return boxes[keep], labels[keep], lowered
 
 
 def default_output(ckpt: str | os.PathLike, fmt: str, int8: bool = False) -> Path:

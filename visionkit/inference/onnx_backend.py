@@ -4,7 +4,8 @@
 
 A detector file takes one ``[3, H, W]`` image of any size; its score threshold and detection
 count are those it was exported with, so a lower ``--score-thresh`` than the file's cannot bring
-back what it dropped (a note says so). ONNX Runtime runs on the CPU here.
+back what it dropped (a note says so). The file of a Soft-NMS detector returns every candidate;
+Soft-NMS then runs here (`apply_exported_soft_nms`). ONNX Runtime runs on the CPU here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from visionkit.errors import ConfigError
 from visionkit.fileio import file_sha256, is_onnx_file
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
-from visionkit.inference.export import export_model, read_export_metadata
+from visionkit.inference.export import apply_exported_soft_nms, export_model, read_export_metadata
 
 
 def onnx_session(path: str | os.PathLike) -> Any:
@@ -54,18 +55,25 @@ class OnnxClassifierModel:
 
 class OnnxDetectorModel:
     """A detector's eval-mode call (list of 0–1 ``[3, H, W]`` images → list of detection dicts)
-    from an ONNX Runtime session, keeping scores above ``score_thresh`` and ``max_det`` per image."""
+    from an ONNX Runtime session, keeping scores above ``score_thresh`` and ``max_det`` per image
+    (with ``soft_nms``, the file's metadata: candidates above ``score_thresh``, then Soft-NMS)."""
 
-    def __init__(self, session: Any, score_thresh: float, max_det: int) -> None:
+    def __init__(self, session: Any, score_thresh: float, max_det: int,
+                 soft_nms: dict[str, Any] | None = None) -> None:
         self.session, self.score_thresh, self.max_det = session, score_thresh, max_det
+        self.soft_nms = soft_nms
 
     def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         out = []
         for image in images:  # the file takes one image
             boxes, labels, scores = (torch.from_numpy(np.asarray(a)) for a in self.session.run(
                 None, {"image": image.detach().float().cpu().numpy()}))
-            keep = torch.where(scores > self.score_thresh)[0][: self.max_det]
-            out.append({"boxes": boxes[keep], "labels": labels[keep], "scores": scores[keep]})
+            keep = torch.where(scores > self.score_thresh)[0]
+            boxes, labels, scores = boxes[keep], labels[keep], scores[keep]
+            if self.soft_nms is not None:
+                boxes, labels, scores = apply_exported_soft_nms(self.soft_nms, boxes, labels, scores)
+            out.append({"boxes": boxes[: self.max_det], "labels": labels[: self.max_det],
+                        "scores": scores[: self.max_det]})
         return out
 
 
@@ -87,7 +95,7 @@ def load_onnx_detector(path: str | os.PathLike, score_thresh: float = 0.05,
     if exported is not None and score_thresh < exported:
         print(f"note: {path} was exported with score threshold {exported}; detections below it "
               f"are not in the file", file=sys.stderr)
-    model = OnnxDetectorModel(onnx_session(path), score_thresh, max_det)
+    model = OnnxDetectorModel(onnx_session(path), score_thresh, max_det, meta.get("soft_nms"))
     return LoadedDetector(model, list(meta["classes"]), list(meta["category_ids"]), str(path))  # type: ignore[arg-type]
 
 

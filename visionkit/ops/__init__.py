@@ -10,7 +10,7 @@ Boxes are ``xyxy`` absolute pixels, float, ``[N, 4]``. Call conventions follow t
 - `sampler`: BalancedPositiveNegativeSampler
 - `anchors`: AnchorGenerator
 - `losses`: smooth_l1_loss, fastrcnn_loss, zero_loss
-- `nms`: nms, batched_nms, nms_reference
+- `nms`: nms, batched_nms, nms_reference, batched_soft_nms
 - `roi`: roi_pool, roi_align, MultiScaleRoIAlign (FPN level assignment)
 
 Every function, module and class here compiles with ``torch.jit.script`` and gives eager's values
@@ -32,7 +32,14 @@ from visionkit.ops.boxes import (
 )
 from visionkit.ops.losses import fastrcnn_loss, smooth_l1_loss, zero_loss
 from visionkit.ops.matcher import Matcher
-from visionkit.ops.nms import batched_nms, nms, nms_reference
+from visionkit.ops.nms import (
+    SOFT_NMS_METHODS,
+    SOFT_NMS_MIN_SCORE,
+    batched_nms,
+    batched_soft_nms,
+    nms,
+    nms_reference,
+)
 from visionkit.ops.roi import (
     MultiScaleRoIAlign,
     boxes_to_rois,
@@ -45,11 +52,14 @@ from visionkit.ops.sampler import BalancedPositiveNegativeSampler
 
 __all__ = [
     "AnchorGenerator",
+    "SOFT_NMS_METHODS",
+    "SOFT_NMS_MIN_SCORE",
     "BalancedPositiveNegativeSampler",
     "BoxCoder",
     "Matcher",
     "MultiScaleRoIAlign",
     "batched_nms",
+    "batched_soft_nms",
     "box_area",
     "box_convert",
     "box_iou",

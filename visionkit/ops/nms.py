@@ -9,9 +9,17 @@ input dtype, on boxes shifted by class in that dtype, where a box thinner than t
 at the shift loses its overlaps and coordinates below -1 let classes touch). The two agree
 except for IoUs within float32 rounding of the threshold and such degenerate inputs.
 `nms_reference` is a slow pure-PyTorch version of the same rule, kept for tests.
+
+`batched_soft_nms` is Soft-NMS (Bodla et al. 2017) within each class: instead of dropping a box
+that overlaps a kept one, it lowers its score, by ``exp(-IoU^2 / sigma)`` ("gaussian") or by
+``1 - IoU`` when IoU ``> iou_threshold`` ("linear"), and drops it only once its score falls
+below ``score_threshold``. Crowded scenes (cells, people, cars in a queue) keep the objects that
+hard NMS throws away with their neighbours' duplicates.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torchvision.ops
@@ -97,3 +105,50 @@ def nms_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor
         keep.append(i)
         suppressed |= iou[i] > iou_threshold
     return order[torch.tensor(keep, dtype=torch.int64, device=boxes.device)]
+
+
+SOFT_NMS_METHODS = ("linear", "gaussian")
+SOFT_NMS_MIN_SCORE = 0.001  # a lowered score is dropped below this (mmcv's default min_score)
+
+
+def batched_soft_nms(
+    boxes: Tensor,
+    scores: Tensor,
+    idxs: Tensor,
+    *,
+    method: Literal["linear", "gaussian"] = "gaussian",
+    sigma: float = 0.5,
+    iou_threshold: float = 0.5,
+    score_threshold: float = 0.05,
+    max_kept: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(indices kept, their lowered scores), by decreasing lowered score: Soft-NMS within each
+    category ``idxs``.
+
+    Picks are in decreasing score order and a pick's score never changes afterwards, so the
+    first ``max_kept`` picks are the run's best ``max_kept``: the loop stops there. Each pick
+    costs one ``[N]`` row of IoUs; no ``[N, N]`` matrix.
+    """
+    if method not in SOFT_NMS_METHODS:
+        raise ValueError(f"soft-NMS method must be one of {SOFT_NMS_METHODS}, got {method!r}")
+    limit = boxes.shape[0] if max_kept is None else min(max_kept, boxes.shape[0])
+    boxes64 = boxes.double()
+    current = scores.double().clone()  # [N]: lowered scores; -1 once picked or dropped
+    current[current < score_threshold] = -1.0
+    picked: list[Tensor] = []
+    picked_scores: list[Tensor] = []
+    for _ in range(limit):
+        best = current.argmax()
+        if current[best] < score_threshold:
+            break
+        picked.append(best)
+        picked_scores.append(current[best].clone())
+        current[best] = -1.0
+        iou = box_iou(boxes64[best][None], boxes64)[0] * (idxs == idxs[best])  # [N]
+        factor = (torch.exp(-iou * iou / sigma) if method == "gaussian"
+                  else torch.where(iou > iou_threshold, 1 - iou, torch.ones_like(iou)))
+        current = torch.where(current >= 0, current * factor, current)
+        current[(current >= 0) & (current < score_threshold)] = -1.0
+    if not picked:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device), scores[:0]
+    return torch.stack(picked), torch.stack(picked_scores).to(scores.dtype)
