@@ -91,6 +91,11 @@ def test_nms_scripts_to_eager_values() -> None:
                  ops.batched_nms(many, many_scores, many_idxs, 0.5))
     none = (boxes[:0], scores[:0], idxs[:0], 0.5)
     assert_equal(batched(*none), ops.batched_nms(*none))
+    soft = script(ops.batched_soft_nms)
+    for method, kept in (("gaussian", None), ("linear", 10)):
+        assert_equal(soft(boxes, scores, idxs, method=method, max_kept=kept),
+                     ops.batched_soft_nms(boxes, scores, idxs, method=method, max_kept=kept))
+    assert_equal(soft(*none[:3]), ops.batched_soft_nms(*none[:3]))
 
 
 def _rois() -> tuple[Tensor, list[Tensor]]:

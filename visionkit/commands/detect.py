@@ -58,7 +58,8 @@ def predict_parser() -> argparse.ArgumentParser:
                         help="folder the --gt file names are relative to (default: the JSON's folder)")
     parser.add_argument("--out", default="runs/detect/predict", help="output folder")
     parser.add_argument("--score-thresh", type=probability, default=0.05,
-                        help="lowest score kept in the results (default 0.05)")
+                        help="lowest score kept in the results (default 0.05; a Soft-NMS "
+                             "detector's lowered scores go down to 0.001)")
     parser.add_argument("--draw-thresh", type=probability, default=0.3,
                         help="lowest score drawn on the images (default 0.3)")
     parser.add_argument("--classes", nargs="+", default=None,

@@ -75,7 +75,8 @@ class FasterRCNNOptions:
         rpn_score_thresh: proposals below this objectness are dropped; null: 0.05 for MobileNet
             (torchvision's), else 0.
         representation_size: width of the two-layer box head.
-        box_score_thresh: detections below this score are dropped.
+        box_score_thresh: detections below this score are dropped (with Soft-NMS: candidates;
+            the scores it lowers are kept down to 0.001).
         box_nms_thresh: per-class NMS IoU threshold of the detections.
         box_detections_per_img: detections kept per image.
         box_fg_iou_thresh: proposals at least this IoU with a box are that class.
@@ -86,8 +87,7 @@ class FasterRCNNOptions:
         box_soft_nms: "none" (hard NMS at box_nms_thresh, torchvision's), or Soft-NMS, which
             lowers an overlapping detection's score instead of dropping it: "gaussian" (by
             exp(-IoU^2 / box_soft_nms_sigma)) or "linear" (by 1 - IoU above box_nms_thresh).
-            Candidates still start above box_score_thresh; lowered scores are kept down to
-            0.001. For crowded scenes; inference only (training is the same).
+            For crowded scenes; inference only (training is the same).
         box_soft_nms_sigma: the gaussian's width.
     """
 
@@ -147,7 +147,8 @@ class FastRCNNOptions:
         representation_size: width of the two FC layers.
         max_proposals_train: proposals per image used in training.
         max_proposals_test: proposals per image used in evaluation.
-        box_score_thresh: detections below this score are dropped.
+        box_score_thresh: detections below this score are dropped (with Soft-NMS: candidates;
+            the scores it lowers are kept down to 0.001).
         box_nms_thresh: per-class NMS IoU threshold of the detections.
         box_detections_per_img: detections kept per image.
         box_fg_iou_thresh: proposals at least this IoU with a box are that class.
@@ -159,8 +160,7 @@ class FastRCNNOptions:
         box_soft_nms: "none" (hard NMS at box_nms_thresh, torchvision's), or Soft-NMS, which
             lowers an overlapping detection's score instead of dropping it: "gaussian" (by
             exp(-IoU^2 / box_soft_nms_sigma)) or "linear" (by 1 - IoU above box_nms_thresh).
-            Candidates still start above box_score_thresh; lowered scores are kept down to
-            0.001. For crowded scenes; inference only (training is the same).
+            For crowded scenes; inference only (training is the same).
         box_soft_nms_sigma: the gaussian's width.
     """
 

@@ -20,8 +20,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from visionkit.ops import (
-    SOFT_NMS_METHODS,
-    SOFT_NMS_MIN_SCORE,
     BalancedPositiveNegativeSampler,
     BoxCoder,
     Matcher,
@@ -34,6 +32,7 @@ from visionkit.ops import (
     remove_small_boxes,
     roi_pool,
 )
+from visionkit.ops.nms import SOFT_NMS_METHODS, SOFT_NMS_MIN_SCORE
 
 
 class RoIPool(nn.Module):

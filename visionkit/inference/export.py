@@ -39,7 +39,8 @@ from visionkit.fileio import atomic_write_with, file_sha256, is_onnx_file
 from visionkit.inference.checkpoints import load_checkpoint_model
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
-from visionkit.ops import SOFT_NMS_MIN_SCORE, batched_soft_nms
+from visionkit.ops import batched_soft_nms
+from visionkit.ops.nms import SOFT_NMS_MIN_SCORE
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

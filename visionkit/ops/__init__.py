@@ -32,14 +32,7 @@ from visionkit.ops.boxes import (
 )
 from visionkit.ops.losses import fastrcnn_loss, smooth_l1_loss, zero_loss
 from visionkit.ops.matcher import Matcher
-from visionkit.ops.nms import (
-    SOFT_NMS_METHODS,
-    SOFT_NMS_MIN_SCORE,
-    batched_nms,
-    batched_soft_nms,
-    nms,
-    nms_reference,
-)
+from visionkit.ops.nms import batched_nms, batched_soft_nms, nms, nms_reference
 from visionkit.ops.roi import (
     MultiScaleRoIAlign,
     boxes_to_rois,
@@ -52,8 +45,6 @@ from visionkit.ops.sampler import BalancedPositiveNegativeSampler
 
 __all__ = [
     "AnchorGenerator",
-    "SOFT_NMS_METHODS",
-    "SOFT_NMS_MIN_SCORE",
     "BalancedPositiveNegativeSampler",
     "BoxCoder",
     "Matcher",

@@ -19,8 +19,6 @@ hard NMS throws away with their neighbours' duplicates.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torchvision.ops
 from torch import Tensor
@@ -115,8 +113,7 @@ def batched_soft_nms(
     boxes: Tensor,
     scores: Tensor,
     idxs: Tensor,
-    *,
-    method: Literal["linear", "gaussian"] = "gaussian",
+    method: str = "gaussian",
     sigma: float = 0.5,
     iou_threshold: float = 0.5,
     score_threshold: float = 0.05,
@@ -127,10 +124,11 @@ def batched_soft_nms(
 
     Picks are in decreasing score order and a pick's score never changes afterwards, so the
     first ``max_kept`` picks are the run's best ``max_kept``: the loop stops there. Each pick
-    costs one ``[N]`` row of IoUs; no ``[N, N]`` matrix.
+    costs one ``[N]`` row of IoUs; no ``[N, N]`` matrix. ``method``: one of `SOFT_NMS_METHODS`
+    (a plain ``str`` so that the function scripts).
     """
-    if method not in SOFT_NMS_METHODS:
-        raise ValueError(f"soft-NMS method must be one of {SOFT_NMS_METHODS}, got {method!r}")
+    if method != "linear" and method != "gaussian":
+        raise ValueError("soft-NMS method must be 'linear' or 'gaussian', got " + method)
     limit = boxes.shape[0] if max_kept is None else min(max_kept, boxes.shape[0])
     boxes64 = boxes.double()
     current = scores.double().clone()  # [N]: lowered scores; -1 once picked or dropped
