@@ -32,7 +32,7 @@ from visionkit.ops import (
     remove_small_boxes,
     roi_pool,
 )
-from visionkit.ops.nms import SOFT_NMS_METHODS, SOFT_NMS_MIN_SCORE
+from visionkit.ops.nms import SOFT_NMS_METHODS, soft_nms_min_score
 
 
 class RoIPool(nn.Module):
@@ -204,7 +204,7 @@ def postprocess_detections(
     ``(height, width)``, sides ``>= min_size``, then per-class NMS at ``nms_thresh`` and the
     ``detections_per_img`` best. Labels come out as int64 in ``1..K``. ``soft_nms`` "linear" or
     "gaussian" (``soft_nms_sigma``) lowers overlapping candidates' scores instead
-    (`batched_soft_nms`), down to `SOFT_NMS_MIN_SCORE`; the scores returned are the lowered ones.
+    (`batched_soft_nms`), down to `soft_nms_min_score`; the scores returned are the lowered ones.
     """
     box_coder = box_coder or BoxCoder((10.0, 10.0, 5.0, 5.0))
     num_classes = class_logits.shape[-1]
@@ -230,7 +230,7 @@ def postprocess_detections(
         else:
             keep, scores = batched_soft_nms(
                 boxes, scores, labels, method=soft_nms, sigma=soft_nms_sigma,
-                iou_threshold=nms_thresh, score_threshold=min(score_thresh, SOFT_NMS_MIN_SCORE),
+                iou_threshold=nms_thresh, score_threshold=soft_nms_min_score(score_thresh),
                 max_kept=detections_per_img)
         all_boxes.append(boxes[keep])
         all_scores.append(scores)

@@ -40,7 +40,7 @@ from visionkit.inference.checkpoints import load_checkpoint_model
 from visionkit.inference.classification import LoadedClassifier
 from visionkit.inference.detector_loading import LoadedDetector
 from visionkit.ops import batched_soft_nms
-from visionkit.ops.nms import SOFT_NMS_MIN_SCORE
+from visionkit.ops.nms import soft_nms_min_score
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -114,7 +114,7 @@ def detector_exportable(loaded: LoadedDetector) -> Exportable:
     if heads.soft_nms != "none":  # the file keeps every candidate: IoU never exceeds 1
         soft_nms = {"method": heads.soft_nms, "sigma": heads.soft_nms_sigma,
                     "iou_threshold": heads.nms_thresh,
-                    "min_score": min(heads.score_thresh, SOFT_NMS_MIN_SCORE),
+                    "min_score": soft_nms_min_score(heads.score_thresh),
                     "max_kept": heads.detections_per_img}
         heads.soft_nms, heads.nms_thresh, heads.detections_per_img = "none", 1.0, 2 ** 31 - 1
     metadata = {"task": "detection", "input": "float [3, H, W] in 0-1, any H and W",

@@ -109,6 +109,12 @@ SOFT_NMS_METHODS = ("linear", "gaussian")
 SOFT_NMS_MIN_SCORE = 0.001  # a lowered score is dropped below this (mmcv's default min_score)
 
 
+def soft_nms_min_score(score_thresh: float) -> float:
+    """Where a detector's Soft-NMS drops lowered scores: `SOFT_NMS_MIN_SCORE`, or its candidate
+    threshold ``score_thresh`` when that is lower."""
+    return min(score_thresh, SOFT_NMS_MIN_SCORE)
+
+
 def batched_soft_nms(
     boxes: Tensor,
     scores: Tensor,
