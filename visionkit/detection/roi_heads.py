@@ -205,6 +205,9 @@ def postprocess_detections(
     ``detections_per_img`` best. Labels come out as int64 in ``1..K``. ``soft_nms`` "linear" or
     "gaussian" (``soft_nms_sigma``) lowers overlapping candidates' scores instead
     (`batched_soft_nms`), down to `soft_nms_min_score`; the scores returned are the lowered ones.
+    Traced (export), Soft-NMS is left out: its loop over picks does not trace, so the traced
+    detector returns every candidate and the file's reader runs it
+    (`visionkit.inference.export.apply_exported_soft_nms`).
     """
     box_coder = box_coder or BoxCoder((10.0, 10.0, 5.0, 5.0))
     num_classes = class_logits.shape[-1]
@@ -226,13 +229,14 @@ def postprocess_detections(
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
         if soft_nms == "none":
             keep = batched_nms(boxes, scores, labels, nms_thresh)[:detections_per_img]
-            scores = scores[keep]
-        else:
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        elif not torch.jit.is_tracing():
             keep, scores = batched_soft_nms(
                 boxes, scores, labels, method=soft_nms, sigma=soft_nms_sigma,
                 iou_threshold=nms_thresh, score_threshold=soft_nms_min_score(score_thresh),
                 max_kept=detections_per_img)
-        all_boxes.append(boxes[keep])
+            boxes, labels = boxes[keep], labels[keep]
+        all_boxes.append(boxes)
         all_scores.append(scores)
-        all_labels.append(labels[keep])
+        all_labels.append(labels)
     return all_boxes, all_scores, all_labels

@@ -9,9 +9,9 @@ padding, anchor grids and proposal counts in the graph (the detection modules ke
 traced tensors), so the file accepts any image size; it is traced on a ``min_size`` square, on
 which the RoI pooler's feature-map scales are exact. A TorchScript detector keeps CPU tensors
 it creates, so run it on the CPU. Soft-NMS (``box_soft_nms``) is a loop over picks that a trace
-cannot keep: such a detector's file returns every candidate above the score threshold, by
-decreasing score, and its metadata's ``soft_nms`` says how to finish
-(`apply_exported_soft_nms`, which the ONNX Runtime backend calls).
+cannot keep: such a detector's file returns every candidate above the score threshold, and its
+metadata's ``soft_nms`` says how to finish (`apply_exported_soft_nms`, which the ONNX Runtime
+backend calls).
 
 The metadata (a JSON object: task, classes, sizes, normalisation or category ids) is the
 TorchScript extra file ``visionkit.json`` and the ONNX ``metadata_props`` key ``visionkit``;
@@ -110,20 +110,15 @@ def detector_exportable(loaded: LoadedDetector) -> Exportable:
     sample = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
     outputs = ["boxes", "labels", "scores"]
     heads = loaded.model.roi_heads
-    soft_nms = None
-    if heads.soft_nms != "none":  # the file keeps every candidate: IoU never exceeds 1
-        soft_nms = {"method": heads.soft_nms, "sigma": heads.soft_nms_sigma,
-                    "iou_threshold": heads.nms_thresh,
-                    "min_score": soft_nms_min_score(heads.score_thresh),
-                    "max_kept": heads.detections_per_img}
-        heads.soft_nms, heads.nms_thresh, heads.detections_per_img = "none", 1.0, 2 ** 31 - 1
+    soft_nms = None if heads.soft_nms == "none" else {  # traced, the detector leaves it out
+        "method": heads.soft_nms, "sigma": heads.soft_nms_sigma, "iou_threshold": heads.nms_thresh}
     metadata = {"task": "detection", "input": "float [3, H, W] in 0-1, any H and W",
                 "preprocess": ["RGB image as float / 255, CHW; the file resizes and normalises "
                                "it itself (min_size/max_size below); boxes come back in the "
                                "input image's pixels"],
                 "min_size": list(transform.min_size), "max_size": transform.max_size,
                 "box_score_thresh": heads.score_thresh,
-                "detections_per_img": soft_nms["max_kept"] if soft_nms else heads.detections_per_img,
+                "detections_per_img": heads.detections_per_img,
                 "soft_nms": soft_nms,
                 "outputs": outputs, "classes": loaded.classes,
                 "category_ids": loaded.category_ids}
@@ -132,14 +127,15 @@ def detector_exportable(loaded: LoadedDetector) -> Exportable:
                       dynamic_axes, metadata)
 
 
-def apply_exported_soft_nms(soft_nms: dict[str, Any], boxes: Tensor, labels: Tensor,
-                            scores: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def apply_exported_soft_nms(soft_nms: dict[str, Any], boxes: Tensor, labels: Tensor, scores: Tensor,
+                            score_thresh: float, max_det: int) -> tuple[Tensor, Tensor, Tensor]:
     """A Soft-NMS detector file's outputs (every candidate) finished as the detector finishes
-    them: `batched_soft_nms` with the metadata's ``soft_nms`` settings."""
+    them when loaded with ``box_score_thresh=score_thresh, box_detections_per_img=max_det``:
+    `batched_soft_nms` with the metadata's ``soft_nms`` settings."""
     keep, lowered = batched_soft_nms(
         boxes, scores, labels, method=soft_nms["method"], sigma=soft_nms["sigma"],
-        iou_threshold=soft_nms["iou_threshold"], score_threshold=soft_nms["min_score"],
-        max_kept=soft_nms["max_kept"])
+        iou_threshold=soft_nms["iou_threshold"], score_threshold=soft_nms_min_score(score_thresh),
+        max_kept=max_det)
     return boxes[keep], labels[keep], lowered
 
 

@@ -71,7 +71,8 @@ class OnnxDetectorModel:
             keep = torch.where(scores > self.score_thresh)[0]
             boxes, labels, scores = boxes[keep], labels[keep], scores[keep]
             if self.soft_nms is not None:
-                boxes, labels, scores = apply_exported_soft_nms(self.soft_nms, boxes, labels, scores)
+                boxes, labels, scores = apply_exported_soft_nms(self.soft_nms, boxes, labels, scores,
+                                                                self.score_thresh, self.max_det)
             out.append({"boxes": boxes[: self.max_det], "labels": labels[: self.max_det],
                         "scores": scores[: self.max_det]})
         return out
