@@ -39,12 +39,12 @@ def test_reference_schedule_is_torchvision_s_warmup_and_step_decay():
 def test_reference_config_keeps_the_detector_at_one_size_with_flips_only():
     config = {"model": {"name": "m", "ema_decay": 0.999, "lr": 5e-4,
                         "faster_rcnn": {"min_size": [384, 432, 480], "max_size": 768}},
-              "data": {"batch_size": 4, "hflip": 0.5, "vflip": 0.5, "color_jitter": 0.2,
+              "data": {"batch_size": 4, "hflip": 0.5, "vflip": 0.5, "transpose": 0.5, "color_jitter": 0.2,
                        "crop": "bbox_safe", "max_size": 640}}
     model_config, data = reference_config(config)
     assert model_config["model"]["faster_rcnn"] == {"min_size": 480, "max_size": 768}
     assert "ema_decay" not in model_config["model"]
-    assert data == {"batch_size": 4, "max_size": 640, "hflip": 0.5, "vflip": 0.0,
+    assert data == {"batch_size": 4, "max_size": 640, "hflip": 0.5, "vflip": 0.0, "transpose": 0.0,
                     "color_jitter": 0.0, "crop": "none"}
     assert config["model"]["ema_decay"] == 0.999  # the shipped config is left alone
 

@@ -148,6 +148,10 @@ def test_train_transform_moves_boxes_with_pixels(tmp_path):
     assert target["boxes"].tolist() == [[W - 12, H - 8, W - 2, H - 3]]
     plain_image, _ = CocoDetection(path, tmp_path)[0]
     torch.testing.assert_close(image, plain_image.flip(1, 2))  # pixels turned with the boxes
+    swap = detection_train_transform(hflip=0.0, transpose=1.0, color_jitter=0.0, seed=0)
+    image, target = CocoDetection(path, tmp_path, lambda i, t: apply_detection_transform(swap, i, t))[0]
+    assert target["boxes"].tolist() == [[3, 2, 8, 12]]  # x and y trade places; landscape -> portrait
+    torch.testing.assert_close(image, plain_image.transpose(1, 2))
     crop = detection_train_transform(crop="bbox_safe", crop_size=24, crop_prob=1.0, seed=0)
     image, target = CocoDetection(path, tmp_path, lambda i, t: apply_detection_transform(crop, i, t))[0]
     assert image.shape == (3, 24, 24) and target["boxes"].shape == (1, 4)

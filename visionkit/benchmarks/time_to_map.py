@@ -70,8 +70,9 @@ def reference_config(config: dict) -> tuple[dict, dict]:
     sizes = options.get("min_size", 800)
     options["min_size"] = sizes[-1] if isinstance(sizes, list) else sizes
     data = {k: v for k, v in dict(config.get("data", {})).items()
-            if k not in ("hflip", "vflip", "color_jitter", "crop")}
-    return reference, {**data, "hflip": 0.5, "vflip": 0.0, "color_jitter": 0.0, "crop": "none"}
+            if k not in ("hflip", "vflip", "transpose", "color_jitter", "crop")}
+    return reference, {**data, "hflip": 0.5, "vflip": 0.0, "transpose": 0.0, "color_jitter": 0.0,
+                       "crop": "none"}
 
 
 def reference_factor(steps_per_epoch: int, epochs: int) -> Callable[[int], float]:

@@ -20,6 +20,7 @@ def detection_train_transform(
     *,
     hflip: float = 0.5,
     vflip: float = 0.0,
+    transpose: float = 0.0,
     color_jitter: float = 0.2,
     crop: Literal["none", "bbox_safe", "random_resized"] = "none",
     crop_size: int = 512,
@@ -29,11 +30,14 @@ def detection_train_transform(
     min_visibility: float = 0.3,
     seed: int | None = None,
 ) -> A.Compose:
-    """[LongestMaxSize] → [crop] → HorizontalFlip → [VerticalFlip] → ColorJitter, with boxes kept
-    consistent.
+    """[LongestMaxSize] → [crop] → HorizontalFlip → [VerticalFlip] → [Transpose] → ColorJitter,
+    with boxes kept consistent.
 
     vflip: probability of a vertical flip, for scenes without an up (microscopy, aerial and
     satellite photos, parts on a board); 0 (off) for photos of the world, where the sky is up.
+    transpose: probability of swapping rows and columns (a mirror about the diagonal: landscape
+    becomes portrait); with hflip and vflip at 0.5 each of the eight right-angle turns and
+    mirrors of the image is equally likely. For the same scenes as vflip.
 
     crop: "bbox_safe" (RandomSizedBBoxSafeCrop: every box stays), "random_resized"
     (RandomResizedCrop with ``crop_scale``; boxes may be cut or dropped) or "none"; both crops
@@ -54,6 +58,8 @@ def detection_train_transform(
         steps.append(A.HorizontalFlip(p=hflip))
     if vflip > 0:
         steps.append(A.VerticalFlip(p=vflip))
+    if transpose > 0:
+        steps.append(A.Transpose(p=transpose))
     if color_jitter > 0:
         steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter,
                                    saturation=color_jitter, hue=0.0, p=0.8))

@@ -25,7 +25,7 @@ class DetectionDataModule(L.LightningDataModule):
         image_root: folder the files' ``file_name`` entries are relative to.
         on_invalid: "warn" (drop or clip invalid records per the `CocoDetection` policy, list
             them in the run's ``skipped_files.txt``) or "error" (stop naming them).
-        hflip, vflip, color_jitter, crop, crop_size, crop_scale, crop_prob, max_size: training
+        hflip, vflip, transpose, color_jitter, crop, crop_size, crop_scale, crop_prob, max_size: training
             augmentation (`visionkit.data.detection_transforms.detection_train_transform`).
             Validation and test images are not transformed: the model resizes them itself and
             boxes stay in the original pixels.
@@ -50,6 +50,7 @@ class DetectionDataModule(L.LightningDataModule):
         on_invalid: Literal["warn", "error"] = "warn",
         hflip: float = 0.5,
         vflip: float = 0.0,
+        transpose: float = 0.0,
         color_jitter: float = 0.2,
         crop: Literal["none", "bbox_safe", "random_resized"] = "none",
         crop_size: int = 512,
@@ -90,7 +91,8 @@ class DetectionDataModule(L.LightningDataModule):
         transform = None
         if train:
             self.train_pipeline = detection_train_transform(
-                hflip=hp.hflip, vflip=hp.vflip, color_jitter=hp.color_jitter, crop=hp.crop,
+                hflip=hp.hflip, vflip=hp.vflip, transpose=hp.transpose, color_jitter=hp.color_jitter,
+                crop=hp.crop,
                 crop_size=hp.crop_size, crop_scale=tuple(hp.crop_scale), crop_prob=hp.crop_prob,
                 max_size=hp.max_size,
                 seed=torch.initial_seed() % 2**32)
