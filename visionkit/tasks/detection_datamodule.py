@@ -92,10 +92,8 @@ class DetectionDataModule(L.LightningDataModule):
         if train:
             self.train_pipeline = detection_train_transform(
                 hflip=hp.hflip, vflip=hp.vflip, transpose=hp.transpose, color_jitter=hp.color_jitter,
-                crop=hp.crop,
-                crop_size=hp.crop_size, crop_scale=tuple(hp.crop_scale), crop_prob=hp.crop_prob,
-                max_size=hp.max_size,
-                seed=torch.initial_seed() % 2**32)
+                crop=hp.crop, crop_size=hp.crop_size, crop_scale=tuple(hp.crop_scale),
+                crop_prob=hp.crop_prob, max_size=hp.max_size, seed=torch.initial_seed() % 2**32)
             transform = partial(apply_detection_transform, self.train_pipeline)
         dataset = CocoDetection(path, hp.image_root, transform, on_invalid=hp.on_invalid,
                                 categories=self.categories, proposals=self.proposals)
