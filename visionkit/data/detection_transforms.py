@@ -37,7 +37,9 @@ def detection_train_transform(
     satellite photos, parts on a board); 0 (off) for photos of the world, where the sky is up.
     transpose: probability of swapping rows and columns (a mirror about the diagonal: landscape
     becomes portrait); with hflip and vflip at 0.5 each of the eight right-angle turns and
-    mirrors of the image is equally likely. For the same scenes as vflip.
+    mirrors of the image is equally likely. For the same scenes as vflip; a batch of landscape
+    and portrait images is padded to their largest height and width, so with non-square images
+    a step costs more (4:3 photos: up to 4/3).
 
     crop: "bbox_safe" (RandomSizedBBoxSafeCrop: every box stays), "random_resized"
     (RandomResizedCrop with ``crop_scale``; boxes may be cut or dropped) or "none"; both crops
