@@ -40,6 +40,9 @@ from visionkit.benchmarks.pretrained_detection import (
 DEFAULT_CONFIG = "configs/detect/fasterrcnn_efficientnet_lite0_fpn_small_objects.yaml"
 REFERENCE_LR_PER_IMAGE = 0.02 / 16  # references/detection: 0.02 for 8 GPUs x 2 images
 REFERENCE_MILESTONES = (16 / 26, 22 / 26)  # --epochs 26 --lr-steps 16 22
+# the reference's augmentation, over the config's: horizontal flips only
+REFERENCE_AUGMENTATION = {"hflip": 0.5, "vflip": 0.0, "transpose": 0.0, "color_jitter": 0.0,
+                          "crop": "none"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,10 +72,7 @@ def reference_config(config: dict) -> tuple[dict, dict]:
     options = model.setdefault("faster_rcnn", {})
     sizes = options.get("min_size", 800)
     options["min_size"] = sizes[-1] if isinstance(sizes, list) else sizes
-    data = {k: v for k, v in dict(config.get("data", {})).items()
-            if k not in ("hflip", "vflip", "transpose", "color_jitter", "crop")}
-    return reference, {**data, "hflip": 0.5, "vflip": 0.0, "transpose": 0.0, "color_jitter": 0.0,
-                       "crop": "none"}
+    return reference, {**config.get("data", {}), **REFERENCE_AUGMENTATION}
 
 
 def reference_factor(steps_per_epoch: int, epochs: int) -> Callable[[int], float]:
