@@ -28,6 +28,23 @@ def test_torchvision_twin_detects_exactly_what_ours_detects():
         assert torch.equal(b["labels"], a["labels"])
 
 
+def test_the_twin_of_a_cascade_is_torchvision_s_faster_rcnn_with_its_first_stage():
+    detectors = {}
+    for name, stages in (("plain", []), ("cascade", [0.6, 0.7])):
+        torch.manual_seed(0)  # the cascade's stages are drawn last: the same first stage
+        detectors[name] = create_detector("fasterrcnn_efficientnet_lite0_fpn", 3,
+                                          box_cascade_iou=stages, **TINY).eval()
+    twin = torchvision_twin(detectors["cascade"]).eval()
+    images = [torch.rand(3, 80, 120, generator=torch.Generator().manual_seed(0))]
+    with torch.no_grad():
+        expected, got = detectors["plain"](images)[0], twin(images)[0]
+        cascade = detectors["cascade"](images)[0]
+    assert len(expected["boxes"]) > 0
+    torch.testing.assert_close(got["boxes"], expected["boxes"], atol=1e-3, rtol=0)
+    torch.testing.assert_close(got["scores"], expected["scores"], atol=1e-4, rtol=0)
+    assert not torch.allclose(cascade["scores"][:5], expected["scores"][:5])  # the cascade's own
+
+
 def tiny_run_arguments(tmp_path, epochs: int, model: dict, data: dict) -> list[str]:
     """A benchmark's arguments for a tiny Lite0 FPN config on 4 + 2 shapes scenes, plotting to
     ``tmp_path / "map.png"``; ``model`` and ``data`` add to the config's sections."""

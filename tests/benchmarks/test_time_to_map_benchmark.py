@@ -57,13 +57,16 @@ def test_times_and_swing_are_read_off_the_curve():
 
 
 def test_tiny_run_of_both_recipes_reports_times_and_a_plot(tmp_path):
-    arguments = tiny_run_arguments(tmp_path, 2, {"faster_rcnn": {**TINY, "min_size": [80, 96]}},
-                                   {"vflip": 0.5})
-    result = run([*arguments, "--targets", "0.0,2.0"])
+    # ours a cascade (the reference: its first stage) with 2 planned epochs, the reference 3
+    arguments = tiny_run_arguments(
+        tmp_path, 2, {"faster_rcnn": {**TINY, "min_size": [80, 96], "box_cascade_iou": [0.6]}},
+        {"vflip": 0.5})
+    result = run([*arguments, "--targets", "0.0,2.0", "--reference-epochs", "3"])
     plot = tmp_path / "map.png"
     ours, reference = result["results"]["ours"], result["results"]["reference"]
-    for entry in (ours, reference):
-        assert len(entry["val_map"]) == len(entry["elapsed"]) == 2
+    assert (result["epochs"], result["reference_epochs"]) == (2, 3)
+    for entry, epochs in ((ours, 2), (reference, 3)):
+        assert len(entry["val_map"]) == len(entry["elapsed"]) == epochs
         assert entry["seconds_to"]["0.0"] == entry["elapsed"][0]  # any mAP reaches 0
         assert entry["seconds_to"]["2.0"] is None
     assert reference["lr"] == pytest.approx(0.02 / 16 * 2) and reference["min_size"] == 96

@@ -72,6 +72,30 @@ def test_file_weights_load_and_new_class_count_reinitialises_only_the_predictor(
             assert torch.equal(other[key], value), key
 
 
+def test_faster_rcnn_weights_load_into_a_cascade_whose_later_stages_start_fresh(saved, tmp_path):
+    path, state = saved
+    torch.manual_seed(1)
+    cascade = create_detector("fasterrcnn_resnet18_fpn", 4, pretrained=path,
+                              box_cascade_iou=[0.6, 0.7], **SMALL)
+    loaded = cascade.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items() if "num_batches" not in k)
+    stage = "roi_heads.cascade.1."
+    assert loaded[stage + "box_predictor.bbox_pred.weight"].shape == (4, 1024)  # class-agnostic
+    # its head: a fresh draw of the first stage's, not a copy of the file's
+    assert not torch.equal(loaded[stage + "box_head.fc6.weight"], state["roi_heads.box_head.fc6.weight"])
+    # A cascade's own weights load whole, also for another class count (predictors left fresh).
+    torch.save(loaded, tmp_path / "cascade.pth")
+    again = create_detector("fasterrcnn_resnet18_fpn", 4, pretrained=tmp_path / "cascade.pth",
+                            box_cascade_iou=[0.6, 0.7], **SMALL).state_dict()
+    assert all(torch.equal(again[k], v) for k, v in loaded.items())
+    other = create_detector("fasterrcnn_resnet18_fpn", 7, pretrained=tmp_path / "cascade.pth",
+                            box_cascade_iou=[0.6, 0.7], **SMALL).state_dict()
+    assert other[stage + "box_predictor.cls_score.weight"].shape == (7, 1024)
+    assert torch.equal(other[stage + "box_head.fc6.weight"], loaded[stage + "box_head.fc6.weight"])
+    with pytest.raises(WeightsError, match="unexpected keys roi_heads.cascade"):
+        create_detector("fasterrcnn_resnet18_fpn", 4, pretrained=tmp_path / "cascade.pth", **SMALL)
+
+
 def test_checkpoint_prefix_and_legacy_torchvision_keys_load(saved, tmp_path):
     path, state = saved
     legacy = {}

@@ -1,4 +1,5 @@
-"""RoIHeads: box post-processing against torchvision's, proposal labelling and sampling."""
+"""RoIHeads: box post-processing against torchvision's, proposal labelling and sampling, Cascade
+R-CNN's stages."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torchvision.models.detection.roi_heads import RoIHeads
 
 from visionkit.detection.roi_heads import (
+    CascadeStage,
     FastRCNNPredictor,
     RoIPool,
     TwoMLPHead,
     label_proposals,
     postprocess_detections,
+    refined_boxes,
 )
 from visionkit.detection.roi_heads import RoIHeads as BoxRoIHeads
 from visionkit.ops import BoxCoder, Matcher
@@ -243,3 +247,97 @@ def test_two_mlp_head_and_predictor_by_hand():
     logits, deltas = predictor(out.view(1, 2, 1, 1))
     assert torch.equal(logits, torch.tensor([[2.0, 0.0, 1.0]]))
     assert deltas.shape == (1, 12)
+
+
+# Cascade R-CNN: stages after the first.
+
+def _cascade_heads(stages=(0.6, 0.7), **options) -> BoxRoIHeads:
+    """Random RoI heads over a 2-channel stride-16 map, 4 classes, with ``stages`` after the first."""
+    torch.manual_seed(0)
+    head, predictor = TwoMLPHead(2 * 2 * 2, 8), FastRCNNPredictor(8, 4)
+    cascade = [CascadeStage(TwoMLPHead(2 * 2 * 2, 8), FastRCNNPredictor(8, 4, class_agnostic=True),
+                            iou, (10.0 * k, 10.0 * k, 5.0 * k, 5.0 * k))
+               for k, iou in enumerate(stages, start=2)]
+    return BoxRoIHeads(RoIPool("0", 2), head, predictor, cascade=cascade, **options)
+
+
+def test_a_cascade_stage_labels_the_boxes_it_gets_at_its_own_iou():
+    # PROPOSALS[0] has IoU 0.8 with gt 0, [1] 0.5 with gt 1, [2] 0.4: positives at 0.5 are [0, 1];
+    # at 0.6 and 0.7 only [0], at 0.85 none. No ground truth is added, nothing is left out (-1).
+    for iou, expected in ((0.5, [3, 1, 0, 0, 0]), (0.7, [3, 0, 0, 0, 0]), (0.85, [0] * 5)):
+        stage = CascadeStage(torch.nn.Identity(), torch.nn.Identity(), iou, (20.0, 20.0, 10.0, 10.0))
+        labels, targets = stage.training_targets([PROPOSALS], [GT])
+        assert torch.equal(labels[0], torch.tensor(expected))
+    # The stage's coder weights are twice the first stage's: twice POSITIVE_TARGETS[0].
+    assert_close(targets[0][0], 2 * torch.tensor(POSITIVE_TARGETS[0]))
+
+
+def test_refined_boxes_move_each_roi_by_its_most_likely_class_s_deltas_and_clip():
+    proposals = [torch.tensor([[10.0, 10.0, 30.0, 30.0]]), torch.tensor([[50.0, 40.0, 70.0, 60.0]])]
+    logits = torch.tensor([[9.0, 0.0, 2.0], [9.0, 1.0, 0.0]])  # background first: ignored
+    deltas = torch.zeros(2, 12)
+    deltas[0, 8] = 5.0  # RoI 0, class 2 (its object class with the higher score): dx = 5 / 10 -> +10 px
+    deltas[0, 4] = -5.0  # RoI 0, class 1: would move it the other way
+    deltas[1, 5] = 10.0  # RoI 1, class 1: dy = 10 / 10 -> +20 px, past the 64 px image's bottom
+    boxes = refined_boxes(logits, deltas, proposals, [(100, 100), (64, 80)],
+                          BoxCoder((10.0, 10.0, 5.0, 5.0)))
+    assert torch.equal(boxes[0], torch.tensor([[20.0, 10.0, 40.0, 30.0]]))
+    assert torch.equal(boxes[1], torch.tensor([[50.0, 60.0, 70.0, 64.0]]))
+    # Class-agnostic deltas [R, 4]: one box whatever the scores.
+    agnostic = refined_boxes(logits, deltas[:, 8:], proposals, [(100, 100), (64, 80)],
+                             BoxCoder((10.0, 10.0, 5.0, 5.0)))
+    assert torch.equal(agnostic[0], boxes[0])
+    assert torch.equal(agnostic[1], proposals[1])
+
+
+def test_cascade_inference_chains_the_stages_and_averages_their_probabilities():
+    heads = _cascade_heads(score_thresh=0.0, nms_thresh=1.0).eval()
+    features = {"0": torch.rand(1, 2, 4, 4)}
+    pooled, outputs = [], []
+    heads.box_roi_pool.register_forward_hook(lambda m, inputs, out: pooled.append(inputs[1]))
+    for predictor in (heads.box_predictor, *(stage.box_predictor for stage in heads.cascade)):
+        predictor.register_forward_hook(lambda m, inputs, out: outputs.append(out))
+    with torch.no_grad():
+        detections, losses = heads(features, [PROPOSALS], [(64, 64)])
+    assert losses == {} and len(pooled) == len(outputs) == 3
+    # Each stage pools the boxes the stage before it regressed, with that stage's coder.
+    coders = [heads.box_coder, *(stage.box_coder for stage in heads.cascade)]
+    for k in (1, 2):
+        expected = refined_boxes(*outputs[k - 1], pooled[k - 1], [(64, 64)], coders[k - 1])
+        assert_close(pooled[k][0], expected[0])
+    # Scores: the three stages' mean probability; boxes: the last stage's deltas on its boxes.
+    mean = torch.stack([F.softmax(logits, -1) for logits, _ in outputs]).mean(0)
+    boxes, scores, labels = postprocess_detections(
+        mean.log(), outputs[2][1], pooled[2], [(64, 64)], box_coder=coders[2], score_thresh=0.0,
+        nms_thresh=1.0)
+    assert_close(detections[0]["boxes"], boxes[0])
+    assert_close(detections[0]["scores"], scores[0])
+    assert torch.equal(detections[0]["labels"], labels[0])
+    assert_close(scores[0].sort().values, mean[:, 1:].flatten().sort().values)  # every (RoI, class)
+
+
+def test_cascade_training_adds_a_loss_per_stage_and_leaves_the_first_stage_s_alone():
+    features = {"0": torch.rand(1, 2, 4, 4)}
+    cascade = _cascade_heads(bg_iou_low=0.1).train()
+    plain = _cascade_heads((), bg_iou_low=0.1).train()  # same seed: the same first stage
+    _, losses = cascade(features, [PROPOSALS], [(64, 64)], [GT])
+    _, first = plain(features, [PROPOSALS], [(64, 64)], [GT])
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_classifier_stage2",
+                           "loss_box_reg_stage2", "loss_classifier_stage3", "loss_box_reg_stage3"}
+    for name, value in first.items():
+        assert_close(losses[name], value)
+    sum(losses.values()).backward()
+    for stage in cascade.cascade:
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in stage.parameters())
+
+
+def test_a_cascade_s_stages_share_the_pooled_features_gradient():
+    # Three stages pool the same map: each one's gradient into it is scaled by 1/3.
+    features = {"0": torch.rand(1, 2, 4, 4, requires_grad=True)}
+    grads = {}
+    for name, stages in (("plain", ()), ("cascade", (0.6, 0.7))):
+        heads = _cascade_heads(stages).train()
+        pooled = heads._pool(features, [PROPOSALS], [(64, 64)])
+        (grads[name],) = torch.autograd.grad(pooled.sum(), features["0"])
+    assert grads["plain"].abs().sum() > 0
+    assert_close(grads["cascade"], grads["plain"] / 3)

@@ -61,13 +61,29 @@ def test_onnx_sessions_do_not_spin_between_nodes(tmp_path):
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0", name
 
 
-@pytest.mark.parametrize("soft_nms", ["none", "gaussian"])
-def test_detector_backend_onnxruntime_gives_pytorch_s_detections(tmp_path, soft_nms):
+def with_cascade(checkpoint: dict) -> None:
+    """The demo detector made a Cascade R-CNN: two stages after its box head, each starting as a
+    copy of it (class-agnostic deltas: those of class 1)."""
+    checkpoint["visionkit"]["model"]["box_cascade_iou"] = [0.6, 0.7]
+    state = checkpoint["state_dict"]
+    for stage in range(2):
+        for key in [k for k in state if k.startswith("model.roi_heads.box_")]:
+            value = state[key].clone()
+            if "bbox_pred" in key:
+                value = value[4:8]
+            state[key.replace("roi_heads.", f"roi_heads.cascade.{stage}.")] = value
+
+
+@pytest.mark.parametrize("soft_nms,cascade", [("none", False), ("gaussian", False), ("none", True)])
+def test_detector_backend_onnxruntime_gives_pytorch_s_detections(tmp_path, soft_nms, cascade):
     detector = DETECTOR
-    if soft_nms != "none":  # the demo detector with Soft-NMS: its file leaves Soft-NMS to the backend
+    if soft_nms != "none" or cascade:  # with Soft-NMS, the file leaves Soft-NMS to the backend
         checkpoint = torch.load(DETECTOR, map_location="cpu", weights_only=False)
         checkpoint["visionkit"]["model"]["box_soft_nms"] = soft_nms
-        torch.save(checkpoint, detector := tmp_path / "soft.ckpt")
+        if cascade:
+            with_cascade(checkpoint)
+        torch.save(checkpoint, detector := tmp_path / "changed.ckpt")
+    assert len(load_detector(detector, "cpu").model.roi_heads.cascade) == (2 if cascade else 0)
     scenes = make_shapes_detection(tmp_path / "scenes", SHAPES[:3], n_train=0, n_val=3, size=256,
                                    max_objects=4, seed=7)
     common = ["--gt", str(scenes / "val.json"), "--no-images", "--num-workers", "0"]

@@ -30,6 +30,7 @@ from torch import nn
 
 from visionkit.data.epoch_seeding import seed_for_epoch
 from visionkit.detection import classification_layers
+from visionkit.detection.weights import CASCADE
 from visionkit.errors import ConfigError
 from visionkit.evaluation import DetectionEvaluator
 from visionkit.models.ema import WeightEMA
@@ -40,8 +41,9 @@ from visionkit.tasks.optim import build_optimizer, warmup_cosine
 DEFAULT_CONFIG = "configs/detect/fasterrcnn_efficientnet_lite0_fpn.yaml"
 BUILDER_ONLY = ("trainable_backbone_layers", "returned_layers", "fpn_channels", "anchor_sizes",
                 "aspect_ratios", "representation_size", "roi_pool", "frozen_bn")
-# our options that torchvision's FasterRCNN lacks: its twin of a Soft-NMS detector uses hard NMS
-NOT_IN_TORCHVISION = ("box_soft_nms", "box_soft_nms_sigma")
+# our options that torchvision's FasterRCNN lacks: its twin of a Soft-NMS detector uses hard NMS,
+# of a cascade the first stage alone (the later stages' weights are left out)
+NOT_IN_TORCHVISION = ("box_soft_nms", "box_soft_nms_sigma", "box_cascade_iou")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +96,8 @@ def torchvision_twin(ours: nn.Module) -> nn.Module:
         box_roi_pool=MultiScaleRoIAlign(ours.backbone.featmap_names, 7, 2),
         box_head=TwoMLPHead(out_channels * 7 * 7, representation),
         box_predictor=FastRCNNPredictor(representation, config["num_classes"]), **options)
-    model.load_state_dict(ours.state_dict(), strict=True)
+    model.load_state_dict({k: v for k, v in ours.state_dict().items()
+                           if not k.startswith(CASCADE)}, strict=True)
     return model
 
 

@@ -12,11 +12,12 @@ Options and defaults are torchvision's ``FasterRCNN``'s.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import deepcopy
 from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from visionkit.detection.roi_heads import FastRCNNPredictor, RoIHeads, TwoMLPHead
+from visionkit.detection.roi_heads import CascadeStage, FastRCNNPredictor, RoIHeads, TwoMLPHead
 from visionkit.detection.rpn import RegionProposalNetwork, RPNHead
 from visionkit.detection.targets import training_targets
 from visionkit.detection.transform import DetectionTransform, image_size
@@ -30,7 +31,10 @@ class FasterRCNN(nn.Module):
     ``num_classes`` counts the background: K object classes → ``num_classes = K + 1``. The
     anchor generator, RPN head, RoI pooler, box head and predictor default to torchvision's
     choices (5-level FPN anchors 32–512, MultiScaleRoIAlign 7x7 over ``featmap_names``,
-    TwoMLPHead of ``representation_size``); pass modules to replace them.
+    TwoMLPHead of ``representation_size``); pass modules to replace them. ``box_cascade_iou``
+    adds Cascade R-CNN stages after the box head, one per IoU threshold (the paper's 0.6, 0.7),
+    each a fresh copy of the box head with a class-agnostic predictor of ``representation_size``
+    inputs, its coder weights ``bbox_reg_weights`` times the stage's number (2, 3...).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class FasterRCNN(nn.Module):
         bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
         box_soft_nms: Literal["none", "linear", "gaussian"] = "none",
         box_soft_nms_sigma: float = 0.5,
+        box_cascade_iou: Sequence[float] = (),
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -104,7 +109,11 @@ class FasterRCNN(nn.Module):
             positive_fraction=box_positive_fraction, bbox_reg_weights=bbox_reg_weights,
             score_thresh=box_score_thresh, nms_thresh=box_nms_thresh,
             detections_per_img=box_detections_per_img, soft_nms=box_soft_nms,
-            soft_nms_sigma=box_soft_nms_sigma)
+            soft_nms_sigma=box_soft_nms_sigma,
+            cascade=[CascadeStage(fresh_copy(box_head),
+                                  FastRCNNPredictor(representation_size, num_classes, True),
+                                  iou, tuple(w * stage for w in bbox_reg_weights))
+                     for stage, iou in enumerate(box_cascade_iou, start=2)])
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None = None
@@ -120,3 +129,12 @@ class FasterRCNN(nn.Module):
         if self.training:
             return {**rpn_losses, **head_losses}
         return self.transform.postprocess(detections, sizes, original_sizes)
+
+
+def fresh_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` with its parameters drawn afresh (``reset_parameters`` of each layer)."""
+    copy = deepcopy(module)
+    for layer in copy.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    return copy

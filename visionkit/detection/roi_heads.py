@@ -8,6 +8,14 @@ are sampled with ``positive_fraction`` positives (proposals whose best IoU is be
 decoded and clipped boxes, score threshold, per-class NMS, top ``detections_per_img``).
 Labels: ``0`` background, ``1..K`` classes, ``num_classes = K + 1``. Parameter names follow
 torchvision (``box_head.fc6``, ``box_predictor.cls_score``...).
+
+Cascade R-CNN (Cai & Vasconcelos 2018), given `CascadeStage` s: each stage pools the boxes the
+stage before it regressed (its most likely class's box) and has its own box head and
+class-agnostic predictor, trained with positives at a higher IoU (0.6, 0.7) and deltas at
+larger coder weights; no ground truth is added and nothing resampled after the first stage, and
+each stage's gradient into the pooled features is scaled by 1 / stages (Detectron2's
+``CascadeROIHeads``). At inference the score is the stages' mean class probability and the box
+the last stage's.
 """
 
 from __future__ import annotations
@@ -65,12 +73,13 @@ class TwoMLPHead(nn.Module):
 
 
 class FastRCNNPredictor(nn.Module):
-    """Class logits ``[R, num_classes]`` and deltas ``[R, 4 * num_classes]`` (num_classes = K + 1)."""
+    """Class logits ``[R, num_classes]`` and deltas ``[R, 4 * num_classes]`` (num_classes = K + 1),
+    or ``[R, 4]``, one box for every class, when ``class_agnostic``."""
 
-    def __init__(self, in_features: int, num_classes: int) -> None:
+    def __init__(self, in_features: int, num_classes: int, class_agnostic: bool = False) -> None:
         super().__init__()
         self.cls_score = nn.Linear(in_features, num_classes)
-        self.bbox_pred = nn.Linear(in_features, num_classes * 4)
+        self.bbox_pred = nn.Linear(in_features, 4 if class_agnostic else num_classes * 4)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(class logits, class-specific box deltas)."""
@@ -78,8 +87,42 @@ class FastRCNNPredictor(nn.Module):
         return self.cls_score(x), self.bbox_pred(x)
 
 
+class CascadeStage(nn.Module):
+    """A refinement stage after the first (Cascade R-CNN): box head and predictor of its own,
+    trained on the previous stage's boxes.
+
+    Args:
+        box_head: pooled RoIs ``[R, C, h, w]`` → features ``[R, F]``.
+        box_predictor: features → (class logits ``[R, num_classes]``, deltas ``[R, 4]``).
+        iou_thresh: its boxes at least this IoU with a ground truth are that class, the others
+            background.
+        bbox_reg_weights: its `BoxCoder` weights; the boxes it sees are closer to their objects
+            than the stage before's, so its deltas are smaller and the weights larger (the
+            paper's 10, 20, 30 for x, y).
+    """
+
+    def __init__(self, box_head: nn.Module, box_predictor: nn.Module, iou_thresh: float,
+                 bbox_reg_weights: tuple[float, float, float, float]) -> None:
+        super().__init__()
+        self.box_head = box_head
+        self.box_predictor = box_predictor
+        self.matcher = Matcher(iou_thresh, iou_thresh)
+        self.box_coder = BoxCoder(tuple(bbox_reg_weights))
+
+    def training_targets(self, boxes: Sequence[Tensor], targets: Sequence[Mapping[str, Tensor]]
+                         ) -> tuple[list[Tensor], list[Tensor]]:
+        """Per image: labels of ``boxes`` (0: background) and their regression targets."""
+        labels, matched = [], []
+        for image_boxes, target in zip(boxes, targets, strict=True):
+            image_labels, image_matched = match_boxes(image_boxes, target, self.matcher)
+            labels.append(image_labels)
+            matched.append(image_matched)
+        return labels, self.box_coder.encode(matched, list(boxes))
+
+
 class RoIHeads(nn.Module):
-    """Box branch of Faster R-CNN: pooler → box head → predictor, with sampling and losses."""
+    """Box branch of Faster R-CNN: pooler → box head → predictor, with sampling and losses;
+    with ``cascade`` stages, Cascade R-CNN's box branch."""
 
     def __init__(
         self,
@@ -98,6 +141,7 @@ class RoIHeads(nn.Module):
         detections_per_img: int = 100,
         soft_nms: Literal["none", "linear", "gaussian"] = "none",
         soft_nms_sigma: float = 0.5,
+        cascade: Sequence[CascadeStage] = (),
     ) -> None:
         super().__init__()
         self.box_roi_pool = box_roi_pool
@@ -113,6 +157,7 @@ class RoIHeads(nn.Module):
         if soft_nms not in ("none", *SOFT_NMS_METHODS):
             raise ValueError(f"soft_nms must be 'none' or one of {SOFT_NMS_METHODS}, got {soft_nms!r}")
         self.soft_nms, self.soft_nms_sigma = soft_nms, soft_nms_sigma
+        self.cascade = nn.ModuleList(cascade)  # empty: no state-dict keys, torchvision's layout
 
     def forward(
         self,
@@ -127,17 +172,47 @@ class RoIHeads(nn.Module):
                 raise ValueError("the RoI heads need targets in training mode")
             proposals, labels, regression_targets = self.select_training_samples(proposals, targets)
         logits, deltas = self.box_predictor(self.box_head(
-            self.box_roi_pool(features, proposals, image_sizes)))
+            self._pool(features, proposals, image_sizes)))
+        losses, probabilities = {}, []
         if self.training:
-            loss_classifier, loss_box = fastrcnn_loss(logits, deltas, labels, regression_targets)
-            return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box}
+            losses["loss_classifier"], losses["loss_box_reg"] = fastrcnn_loss(
+                logits, deltas, labels, regression_targets)
+        elif self.cascade:
+            probabilities.append(F.softmax(logits, -1))
+        box_coder = self.box_coder
+        for number, stage in enumerate(self.cascade, start=2):
+            proposals = refined_boxes(logits, deltas, proposals, image_sizes, box_coder)
+            box_coder = stage.box_coder
+            logits, deltas = stage.box_predictor(stage.box_head(
+                self._pool(features, proposals, image_sizes)))
+            if self.training:
+                labels, regression_targets = stage.training_targets(proposals, targets)
+                (losses[f"loss_classifier_stage{number}"],
+                 losses[f"loss_box_reg_stage{number}"]) = fastrcnn_loss(
+                    logits, deltas, labels, regression_targets)
+            else:
+                probabilities.append(F.softmax(logits, -1))
+        if self.training:
+            return [], losses
+        if probabilities:  # the stages' mean probability, as logits that softmax gives back
+            logits = torch.stack(probabilities).mean(0).log()
         boxes, scores, labels = postprocess_detections(
-            logits, deltas, proposals, image_sizes, box_coder=self.box_coder,
+            logits, deltas, proposals, image_sizes, box_coder=box_coder,
             score_thresh=self.score_thresh, nms_thresh=self.nms_thresh,
             detections_per_img=self.detections_per_img, soft_nms=self.soft_nms,
             soft_nms_sigma=self.soft_nms_sigma)
         return [{"boxes": b, "labels": lab, "scores": s}
                 for b, s, lab in zip(boxes, scores, labels, strict=True)], {}
+
+    def _pool(self, features: Mapping[str, Tensor], boxes: Sequence[Tensor],
+              image_sizes: Sequence[tuple[int, int]]) -> Tensor:
+        """Pooled ``[sum R_i, C, h, w]`` features; in a cascade's training the gradient back
+        through them is scaled by 1 / stages, so the backbone gets one stage's worth."""
+        pooled = self.box_roi_pool(features, boxes, image_sizes)
+        if self.training and self.cascade:
+            share = 1.0 / (1 + len(self.cascade))
+            pooled = pooled * share + pooled.detach() * (1.0 - share)
+        return pooled
 
     def select_training_samples(
         self, proposals: Sequence[Tensor], targets: Sequence[Mapping[str, Tensor]]
@@ -161,24 +236,45 @@ class RoIHeads(nn.Module):
 
 def label_proposals(proposals: Tensor, target: Mapping[str, Tensor], matcher: Matcher,
                     bg_iou_low: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
-    """(candidates: proposals + ground truth, their labels, the ground-truth box each matches).
+    """(candidates: proposals + ground truth, their labels, the ground-truth box each matches);
+    labels as `match_boxes`."""
+    candidates = torch.cat((proposals, target["boxes"].to(proposals.dtype)))
+    labels, matched = match_boxes(candidates, target, matcher, bg_iou_low)
+    return candidates, labels, matched
+
+
+def match_boxes(boxes: Tensor, target: Mapping[str, Tensor], matcher: Matcher,
+                bg_iou_low: float = 0.0) -> tuple[Tensor, Tensor]:
+    """(labels of ``boxes``, the ground-truth box each matches).
 
     Labels: the matched class for IoU >= the matcher's high threshold, 0 (background) below its
     low one, -1 (not sampled) in between and, when the image has objects, below ``bg_iou_low``.
     """
-    gt = target["boxes"].to(proposals.dtype)
-    candidates = torch.cat((proposals, gt))
+    gt = target["boxes"].to(boxes.dtype)
     if not gt.numel():
-        return candidates, torch.zeros(len(candidates), dtype=torch.int64,
-                                       device=candidates.device), torch.zeros_like(candidates)
-    iou = box_iou(gt, candidates)
+        return torch.zeros(len(boxes), dtype=torch.int64, device=boxes.device), torch.zeros_like(boxes)
+    iou = box_iou(gt, boxes)
     idx = matcher(iou)
     labels = target["labels"][idx.clamp(min=0)]
     labels = torch.where(idx == Matcher.BELOW_LOW_THRESHOLD, 0, labels)
     labels = torch.where(idx == Matcher.BETWEEN_THRESHOLDS, -1, labels)
     if bg_iou_low > 0:
         labels = torch.where(iou.max(0).values < bg_iou_low, -1, labels)
-    return candidates, labels, gt[idx.clamp(min=0)]
+    return labels, gt[idx.clamp(min=0)]
+
+
+def refined_boxes(class_logits: Tensor, box_regression: Tensor, proposals: Sequence[Tensor],
+                  image_sizes: Sequence[tuple[int, int]], box_coder: BoxCoder) -> list[Tensor]:
+    """Per image: ``proposals`` moved by their deltas (class-specific: the most likely object
+    class's), clipped to the image, without gradient; the next cascade stage's boxes."""
+    counts = [p.shape[0] for p in proposals]
+    boxes = box_coder.decode(box_regression.detach(), list(proposals))  # [R, 1 or K+1, 4]
+    if boxes.shape[1] > 1:
+        best = class_logits.detach()[:, 1:].argmax(1) + 1  # [R]
+        boxes = boxes.gather(1, best[:, None, None].expand(-1, 1, 4))
+    boxes = boxes[:, 0]  # [R, 4]
+    return [clip_boxes_to_image(b, size)
+            for b, size in zip(boxes.split(counts, 0), image_sizes, strict=True)]
 
 
 def postprocess_detections(

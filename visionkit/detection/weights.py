@@ -26,6 +26,7 @@ from visionkit.models.weights import (
 )
 
 PREDICTOR = "roi_heads.box_predictor."
+CASCADE = "roi_heads.cascade."  # Cascade R-CNN's stages after the first (box_cascade_iou)
 # Layout of torchvision files saved before its RPNHead/FPN got nested conv blocks (the COCO files).
 _LEGACY_KEYS = (
     (re.compile(r"^rpn\.head\.conv\.(weight|bias)$"), r"rpn.head.conv.0.0.\1"),
@@ -65,12 +66,16 @@ def torchvision_layout(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def load_detector_weights(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
-    """Load a detector state dict; a predictor of another class count is left at its init."""
+    """Load a detector state dict; a predictor of another class count is left at its init, and
+    so are a cascade's later stages when the weights are a Faster R-CNN's (no ``cascade.`` keys)."""
     state = torchvision_layout(state)
     own = model.state_dict()
     predictor = getattr(model, "predictor_prefix", PREDICTOR)
     fresh = {k for k, v in state.items()
-             if k.startswith(predictor) and k in own and v.shape != own[k].shape}
+             if (k.startswith(predictor) or k.startswith(CASCADE) and ".box_predictor." in k)
+             and k in own and v.shape != own[k].shape}
+    if not any(k.startswith(CASCADE) for k in state):
+        fresh |= {k for k in own if k.startswith(CASCADE)}
     state = {k: v for k, v in state.items() if k not in fresh}
     # num_batches_tracked: present for BatchNorm, absent for frozen BatchNorm
     problem = state_dict_mismatch({k: v for k, v in own.items() if k not in fresh}, state,
