@@ -82,7 +82,7 @@ class FastRCNNPredictor(nn.Module):
         self.bbox_pred = nn.Linear(in_features, 4 if class_agnostic else num_classes * 4)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(class logits, class-specific box deltas)."""
+        """(class logits, box deltas: per class, or one set when class-agnostic)."""
         x = x.flatten(1)
         return self.cls_score(x), self.bbox_pred(x)
 
