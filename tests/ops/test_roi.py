@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from torchvision.ops._utils import convert_boxes_to_roi_format
 from torchvision.ops.poolers import LevelMapper
 
+from visionkit.benchmarks.ops import sweep_rois
 from visionkit.ops import MultiScaleRoIAlign, boxes_to_rois, fpn_levels, roi_align, roi_pool
+from visionkit.ops.roi_align_cpu import roi_align_gather
 
 from ._helpers import assert_close, random_boxes
 
@@ -72,6 +74,30 @@ def test_roi_align_matches_torchvision(device, counts, output_size, scale, sampl
         (grad_theirs,) = torch.autograd.grad(theirs.sum(), feats)
         # a cell's gradient sums every sample of every RoI touching it (up to ~40 here), and
         # the CPU gather path sums in another order: float32 rounding of such sums, ~1e-6 relative
+        torch.testing.assert_close(grad_ours, grad_theirs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cells", [2, 32])
+@pytest.mark.parametrize("aligned", [False, True])
+def test_roi_align_gather_one_gather_or_two_match_torchvision(cells, aligned, monkeypatch):
+    # RoIs of up to `cells` cells of a stride-8 map, a fifth past its edge: both ways of gathering
+    # give torchvision's RoIAlign and gradient; left to choose, small RoIs (sample rows shared)
+    # take two gathers, large ones one.
+    g = torch.Generator().manual_seed(cells)
+    feats = torch.randn(2, 16, 25, 34, generator=g, requires_grad=True)
+    boxes = sweep_rois(300, cells, 25, 34, 1 / 8, g)
+    rois = torch.cat((torch.randint(0, 2, (300, 1), generator=g).float(), boxes), dim=1)
+    theirs = tvops.roi_align(feats, rois, 7, 1 / 8, 2, aligned)
+    (grad_theirs,) = torch.autograd.grad(theirs.sum(), feats)
+    calls = []
+    gather = F.embedding_bag
+    monkeypatch.setattr(F, "embedding_bag", lambda *a, **k: calls.append(1) or gather(*a, **k))
+    for separable, gathers in ((True, 2), (False, 1), (None, 2 if cells == 2 else 1)):
+        calls.clear()
+        ours = roi_align_gather(feats, rois, (7, 7), 1 / 8, 2, aligned, separable)
+        assert len(calls) == gathers, separable
+        assert_close(ours, theirs)
+        (grad_ours,) = torch.autograd.grad(ours.sum(), feats)
         torch.testing.assert_close(grad_ours, grad_theirs, atol=1e-5, rtol=1e-5)
 
 

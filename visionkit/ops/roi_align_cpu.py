@@ -10,8 +10,9 @@ feature rows than the ``4 * sampling_ratio²`` neighbours per bin done directly.
 clamping and the out-of-map rule (samples beyond one cell outside the map count as zero) follow
 torchvision's kernel, so results agree to float rounding. Only a fixed ``sampling_ratio > 0``
 is handled (adaptive grids vary per RoI); `visionkit.ops.roi.roi_align` picks this path on the
-CPU when it applies. `visionkit benchmark ops` (1000 RoIs, 256 x 50 x 68): 0.27x torchvision's
-time on one thread, 0.18x on two.
+CPU when it applies. Where RoIs are large enough that their sample rows are mostly distinct, one
+gather of each bin's ``(2g)²`` neighbours replaces the two. `visionkit benchmark ops` (1000 RoIs,
+256 x 50 x 68): 0.27x torchvision's time on one thread, 0.18x on two.
 
 Shape letters in the comments: N images, C channels, H x W the map, K RoIs, oh x ow the output
 bins, g = ``sampling_ratio`` (samples per bin along each axis), P distinct (RoI, map row) pairs.
@@ -28,6 +29,12 @@ from torch import Tensor
 # gathers read at least this many rows per map row (dense RoIs on a small map, not a few RoIs on
 # a large FPN level). Channels-last maps need no copy.
 _COPY_FROM_READS = 2
+# Two gathers (x, then y) pay while RoIs share sample rows; past this share of distinct rows
+# among their sample rows, one gather of every bin's neighbours is faster. `visionkit benchmark
+# ops --roi-sweep` RoIs of 4, 8, 16, 32 cells: 0.13, 0.19, 0.29, 0.45 distinct; one gather's
+# time over two (forward, 1 thread): 0.87, 1.12, 0.76, 0.72; forward and backward (2 threads):
+# 1.29, 1.04, 0.90, 0.73.
+_SEPARABLE_BELOW = 0.2
 
 
 def _axis(coords: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -48,7 +55,7 @@ def _axis(coords: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
 
 def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], spatial_scale: float,
-                     sampling_ratio: int, aligned: bool) -> Tensor:
+                     sampling_ratio: int, aligned: bool, separable: bool | None = None) -> Tensor:
     """RoIAlign of ``[K, 5]`` ``rois`` on ``input [N, C, H, W]``: ``[K, C, out_h, out_w]``.
 
     Args:
@@ -59,6 +66,10 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
         spatial_scale: feature-map cells per input-image pixel.
         sampling_ratio: samples per bin along each axis; must be > 0.
         aligned: shift boxes by half a cell (pixel-centre model) and allow RoIs smaller than a cell.
+        separable: along x, then y (two gathers; fewer reads where RoIs share map rows), or every
+            bin's ``(2g)²`` neighbours in one gather (larger RoIs, whose sample rows are mostly
+            distinct: no intermediate rows to write and read back); None: two gathers while
+            under `_SEPARABLE_BELOW` of the sample rows are distinct.
     """
     if sampling_ratio <= 0:
         raise ValueError(f"the gather path needs a fixed sampling_ratio > 0, got {sampling_ratio}")
@@ -92,22 +103,39 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
     x_weight = (torch.stack((x_weight_low, x_weight_high), -1).reshape(num_rois, out_w, -1)  # [K, ow, g * 2]
                 / (grid * grid))
 
-    # Stage 1: each RoI's distinct rows, interpolated along x into its out_w bins.
+    image = rois[:, 0].to(torch.int64)  # [K]
+    feature_rows = input.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)  # [N*H*W, C]
+
+    def laid_out(reads: int) -> Tensor:
+        """The feature rows, copied channels-last when ``reads`` make that pay."""
+        if not feature_rows.is_contiguous() and reads >= _COPY_FROM_READS * feature_rows.shape[0]:
+            return feature_rows.contiguous()  # [N * H * W, C]
+        return feature_rows
+
     rows_sorted, order = y_rows.sort(dim=1)  # [K, oh * g * 2] each
     first = torch.ones_like(rows_sorted, dtype=torch.bool)  # [K, oh * g * 2] first of its row
     first[:, 1:] = rows_sorted[:, 1:] != rows_sorted[:, :-1]
+    distinct = first.sum(1)  # [K] distinct rows per RoI
+    bag = 2 * grid  # neighbours per bin along one axis
+    if separable is None:
+        separable = int(distinct.sum()) < _SEPARABLE_BELOW * y_rows.numel()
+    if not separable:  # one gather: each bin's 2g rows x 2g columns
+        row_start = (image[:, None, None] * height + y_rows.view(num_rois, out_h, bag)) * width  # [K, oh, 2g]
+        index = row_start[:, :, None, :, None] + x_cols[:, None, :, None, :]  # [K, oh, ow, 2g, 2g]
+        weight = y_weight[:, :, None, :, None] * x_weight[:, None, :, None, :]  # [K, oh, ow, 2g, 2g]
+        pooled = F.embedding_bag(index.reshape(-1, bag * bag), laid_out(index.numel()), mode="sum",
+                                 per_sample_weights=weight.reshape(-1, bag * bag))  # [K * oh * ow, C]
+        return pooled.reshape(-1, out_h, out_w, channels).permute(0, 3, 1, 2).contiguous()  # [K, C, oh, ow]
+
+    # Stage 1: each RoI's distinct rows, interpolated along x into its out_w bins.
     slot_sorted = first.cumsum(1) - 1  # [K, oh * g * 2] distinct-row slot of each sorted entry
     slot = torch.empty_like(slot_sorted).scatter_(1, order, slot_sorted)  # [K, oh * g * 2] unsorted
-    distinct = first.sum(1)  # [K] distinct rows per RoI
     start = distinct.cumsum(0) - distinct  # [K] first pair of each RoI
     roi_of_pair = torch.repeat_interleave(torch.arange(num_rois, device=device), distinct)  # [P]
     row_of_pair = rows_sorted[first]  # [P]
-    image = rois[:, 0].to(torch.int64)  # [K]
     row_start = (image[roi_of_pair] * height + row_of_pair) * width  # [P] first feature row of the map row
     x_index = row_start[:, None, None] + x_cols[roi_of_pair]  # [P, ow, g * 2]
-    feature_rows = input.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)  # [N*H*W, C]
-    if not feature_rows.is_contiguous() and x_index.numel() >= _COPY_FROM_READS * feature_rows.shape[0]:
-        feature_rows = feature_rows.contiguous()  # [N * H * W, C]
+    feature_rows = laid_out(x_index.numel())  # [N * H * W, C]
     x_bag = x_index.shape[-1]  # g * 2 samples per bag
     along_x = F.embedding_bag(x_index.reshape(-1, x_bag), feature_rows, mode="sum",  # [P * ow, C]
                               per_sample_weights=x_weight[roi_of_pair].reshape(-1, x_bag))
