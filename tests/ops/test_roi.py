@@ -82,7 +82,7 @@ def test_roi_align_matches_torchvision(device, counts, output_size, scale, sampl
 def test_roi_align_gather_one_gather_or_two_match_torchvision(cells, aligned, monkeypatch):
     # RoIs of up to `cells` cells of a stride-8 map, a fifth past its edge: both ways of gathering
     # give torchvision's RoIAlign and gradient; left to choose, small RoIs (sample rows shared)
-    # take two gathers, large ones one.
+    # take two gathers, large ones one without a gradient and two with one (training).
     g = torch.Generator().manual_seed(cells)
     feats = torch.randn(2, 16, 25, 34, generator=g, requires_grad=True)
     boxes = sweep_rois(300, cells, 25, 34, 1 / 8, g)
@@ -92,13 +92,17 @@ def test_roi_align_gather_one_gather_or_two_match_torchvision(cells, aligned, mo
     calls = []
     gather = F.embedding_bag
     monkeypatch.setattr(F, "embedding_bag", lambda *a, **k: calls.append(1) or gather(*a, **k))
-    for separable, gathers in ((True, 2), (False, 1), (None, 2 if cells == 2 else 1)):
+    for separable, gathers in ((True, 2), (False, 1), (None, 2)):
         calls.clear()
         ours = roi_align_gather(feats, rois, (7, 7), 1 / 8, 2, aligned, separable)
         assert len(calls) == gathers, separable
         assert_close(ours, theirs)
         (grad_ours,) = torch.autograd.grad(ours.sum(), feats)
         torch.testing.assert_close(grad_ours, grad_theirs, atol=1e-5, rtol=1e-5)
+    calls.clear()
+    with torch.no_grad():
+        assert_close(roi_align_gather(feats, rois, (7, 7), 1 / 8, 2, aligned), theirs)
+    assert len(calls) == (2 if cells == 2 else 1)
 
 
 @settings(max_examples=50, deadline=None)

@@ -10,8 +10,9 @@ feature rows than the ``4 * sampling_ratio²`` neighbours per bin done directly.
 clamping and the out-of-map rule (samples beyond one cell outside the map count as zero) follow
 torchvision's kernel, so results agree to float rounding. Only a fixed ``sampling_ratio > 0``
 is handled (adaptive grids vary per RoI); `visionkit.ops.roi.roi_align` picks this path on the
-CPU when it applies. Where RoIs are large enough that their sample rows are mostly distinct, one
-gather of each bin's ``(2g)²`` neighbours replaces the two. `visionkit benchmark ops` (1000 RoIs,
+CPU when it applies. Without a gradient to carry back (inference), where RoIs are large enough
+that their sample rows are mostly distinct, one gather of each bin's ``(2g)²`` neighbours
+replaces the two. `visionkit benchmark ops` (1000 RoIs,
 256 x 50 x 68): 0.27x torchvision's time on one thread, 0.18x on two.
 
 Shape letters in the comments: N images, C channels, H x W the map, K RoIs, oh x ow the output
@@ -32,8 +33,9 @@ _COPY_FROM_READS = 2
 # Two gathers (x, then y) pay while RoIs share sample rows; past this share of distinct rows
 # among their sample rows, one gather of every bin's neighbours is faster. `visionkit benchmark
 # ops --roi-sweep` RoIs of 4, 8, 16, 32 cells: 0.13, 0.19, 0.29, 0.45 distinct; one gather's
-# time over two (forward, 1 thread): 0.87, 1.12, 0.76, 0.72; forward and backward (2 threads):
-# 1.29, 1.04, 0.90, 0.73.
+# time over two (forward, 1 thread): 0.87, 1.12, 0.76, 0.72. Backward is another matter: on the
+# sweep's RoIs forward + backward (2 threads) gave 1.29, 1.04, 0.90, 0.73, but a training step of
+# the small-objects Lite0 FPN cascade 1.06, so with a gradient to carry back it is two gathers.
 _SEPARABLE_BELOW = 0.2
 
 
@@ -69,7 +71,8 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
         separable: along x, then y (two gathers; fewer reads where RoIs share map rows), or every
             bin's ``(2g)²`` neighbours in one gather (larger RoIs, whose sample rows are mostly
             distinct: no intermediate rows to write and read back); None: two gathers while
-            under `_SEPARABLE_BELOW` of the sample rows are distinct.
+            under `_SEPARABLE_BELOW` of the sample rows are distinct, and whenever ``input``
+            needs a gradient (training).
     """
     if sampling_ratio <= 0:
         raise ValueError(f"the gather path needs a fixed sampling_ratio > 0, got {sampling_ratio}")
@@ -117,8 +120,9 @@ def roi_align_gather(input: Tensor, rois: Tensor, output_size: tuple[int, int], 
     first[:, 1:] = rows_sorted[:, 1:] != rows_sorted[:, :-1]
     distinct = first.sum(1)  # [K] distinct rows per RoI
     bag = 2 * grid  # neighbours per bin along one axis
-    if separable is None:
-        separable = int(distinct.sum()) < _SEPARABLE_BELOW * y_rows.numel()
+    if separable is None:  # with a gradient to carry back, two: their backward scatters fewer rows
+        separable = (torch.is_grad_enabled() and input.requires_grad
+                     or int(distinct.sum()) < _SEPARABLE_BELOW * y_rows.numel())
     if not separable:  # one gather: each bin's 2g rows x 2g columns
         row_start = (image[:, None, None] * height + y_rows.view(num_rois, out_h, bag)) * width  # [K, oh, 2g]
         index = row_start[:, :, None, :, None] + x_cols[:, None, :, None, :]  # [K, oh, ow, 2g, 2g]
