@@ -12,8 +12,8 @@ torchvision's kernel, so results agree to float rounding. Only a fixed ``samplin
 is handled (adaptive grids vary per RoI); `visionkit.ops.roi.roi_align` picks this path on the
 CPU when it applies. Without a gradient to carry back (inference), where RoIs are large enough
 that their sample rows are mostly distinct, one gather of each bin's ``(2g)²`` neighbours
-replaces the two. `visionkit benchmark ops` (1000 RoIs,
-256 x 50 x 68): 0.27x torchvision's time on one thread, 0.18x on two.
+replaces the two. `visionkit benchmark ops` (1000 RoIs, 256 x 50 x 68): 0.19x torchvision's
+time on one thread, 0.14x on two.
 
 Shape letters in the comments: N images, C channels, H x W the map, K RoIs, oh x ow the output
 bins, g = ``sampling_ratio`` (samples per bin along each axis), P distinct (RoI, map row) pairs.
