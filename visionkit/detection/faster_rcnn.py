@@ -111,7 +111,7 @@ class FasterRCNN(nn.Module):
             detections_per_img=box_detections_per_img, soft_nms=box_soft_nms,
             soft_nms_sigma=box_soft_nms_sigma,
             cascade=[CascadeStage(fresh_copy(box_head),
-                                  FastRCNNPredictor(representation_size, num_classes, True),
+                                  FastRCNNPredictor(representation_size, num_classes, class_agnostic=True),
                                   iou, tuple(w * stage for w in bbox_reg_weights))
                      for stage, iou in enumerate(box_cascade_iou, start=2)])
 
